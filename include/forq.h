@@ -1,0 +1,115 @@
+/*
+ * forq.h - the public plugin API of forq (see forq-plugin(3)).
+ *
+ * A plugin is a shared object that defines
+ *
+ *     FORQ_PLUGIN_API;                      // exports the API version it was built for
+ *     int forq_plugin_init(forq_host *host) // registers handlers and hooks
+ *
+ * and is listed in `plugins =` or given with `-r`. With --prefork it is
+ * loaded and initialised once in the master, before any worker is forked,
+ * so what init builds is shared copy-on-write by every worker; without it,
+ * every worker loads it after fork. Handlers run inside worker processes,
+ * one job at a time per process; a crash inside a handler costs only that
+ * worker, and the job is recovered by forq.
+ *
+ * Compatibility: a plugin is loaded only when its FORQ_PLUGIN_API version
+ * equals FORQ_API_VERSION. Members are only ever appended to forq_host and
+ * forq_job; check `size` before using a member newer than your version.
+ */
+#ifndef FORQ_H
+#define FORQ_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FORQ_API_VERSION 1
+
+enum forq_status {
+	FORQ_OK = 0,    /* the job succeeded / the hook succeeded */
+	FORQ_FAIL = -1, /* the job failed: error says why; it follows the retry rules */
+};
+
+enum forq_log_level {
+	FORQ_LOG_DEBUG = 0,
+	FORQ_LOG_INFO = 1,
+	FORQ_LOG_WARN = 2,
+	FORQ_LOG_ERROR = 3,
+};
+
+/* The job being run. Every pointer is valid only during the handler call. */
+typedef struct forq_job {
+	size_t size;              /* sizeof(forq_job) as forq built it */
+	const char *job_class;    /* the payload's "class" */
+	const char *jid;          /* the payload's "jid" */
+	const char *queue;        /* queue it was fetched from */
+	const char *args_json;    /* the payload's "args" array as JSON text */
+	const char *payload_json; /* the whole payload as JSON text */
+	int retry_count;          /* -1 on the first run, then Sidekiq's retry_count */
+} forq_job;
+
+#define FORQ_ERROR_CLASS_MAX 128
+#define FORQ_ERROR_MESSAGE_MAX 1024
+
+/* Filled by a failing handler; becomes error_class / error_message. */
+typedef struct forq_error {
+	char error_class[FORQ_ERROR_CLASS_MAX];
+	char error_message[FORQ_ERROR_MESSAGE_MAX];
+} forq_error;
+
+typedef struct forq_host forq_host;
+
+/* Returns FORQ_OK or FORQ_FAIL (with err filled, see forq_error_set). */
+typedef int (*forq_handler_fn)(const forq_job *job, forq_error *err, void *user);
+/* before_fork runs once in the master (prefork only); after_fork runs in
+ * every worker, respawns included. Returning FORQ_FAIL makes the worker
+ * exit with status 78 (configuration error), which is not respawned. */
+typedef int (*forq_hook_fn)(forq_host *host, void *user);
+/* Runs when the plugin is unloaded at process exit. */
+typedef void (*forq_fini_fn)(void *user);
+
+/* What forq offers a plugin. Valid for the life of the process. */
+struct forq_host {
+	unsigned api_version; /* FORQ_API_VERSION of the running forq */
+	size_t size;          /* sizeof(forq_host) as forq built it */
+	const char *plugin_path;
+	/* Registers fn for a job class; FORQ_FAIL if the class is taken. */
+	int (*register_handler)(forq_host *host, const char *job_class, forq_handler_fn fn,
+				void *user);
+	/* Sets this plugin's lifecycle hooks; any may be NULL. */
+	void (*set_hooks)(forq_host *host, forq_hook_fn before_fork, forq_hook_fn after_fork,
+			  forq_fini_fn fini, void *user);
+	/* Logs through forq's logger (text or JSON, with role and pid). */
+	void (*log)(forq_host *host, int level, const char *message);
+	void *forq_private;
+};
+
+/* Put this once in the plugin, at file scope. */
+#define FORQ_PLUGIN_API __attribute__((visibility("default"))) const unsigned forq_plugin_api_version = FORQ_API_VERSION
+
+/* The plugin's entry point: register handlers and hooks, return FORQ_OK. */
+int forq_plugin_init(forq_host *host);
+
+/* Convenience for handlers: fill a forq_error and return FORQ_FAIL. */
+static inline int forq_error_set(forq_error *err, const char *error_class, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static inline int forq_error_set(forq_error *err, const char *error_class, const char *fmt, ...)
+{
+	va_list ap;
+	snprintf(err->error_class, sizeof(err->error_class), "%s", error_class);
+	va_start(ap, fmt);
+	vsnprintf(err->error_message, sizeof(err->error_message), fmt, ap);
+	va_end(ap);
+	return FORQ_FAIL;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,500 @@
+/* config: table-driven INI parsing on inih. Every option is one row of
+ * option_table; a row names its parser, range and default, so the file, the
+ * environment and the command line are validated by the same code. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct option_def;
+typedef int (*option_setter)(struct config *c, const struct option_def *d, const char *v,
+			     char *err, size_t errlen);
+
+struct option_def {
+	const char *key;
+	option_setter set;
+	size_t offset;
+	double min, max;
+	const char *deflt; /* applied by config_new through the same setter */
+};
+
+static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+}
+
+#define FIELD(c, d, type) ((type *)(void *)((char *)(c) + (d)->offset))
+
+static int set_string(struct config *c, const struct option_def *d, const char *v, char *err,
+		      size_t n)
+{
+	char **dst = FIELD(c, d, char *);
+	(void)err;
+	(void)n;
+	free(*dst);
+	*dst = *v ? xstrdup(v) : NULL;
+	return 0;
+}
+
+static int set_seconds(struct config *c, const struct option_def *d, const char *v, char *err,
+		       size_t n)
+{
+	if (util_parse_double(v, d->min, d->max, FIELD(c, d, double))) {
+		seterr(err, n, "%s must be a number of seconds from %g to %g, not '%s'", d->key,
+		       d->min, d->max, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_bool(struct config *c, const struct option_def *d, const char *v, char *err,
+		    size_t n)
+{
+	if (util_parse_bool(v, FIELD(c, d, bool))) {
+		seterr(err, n, "%s must be true or false, not '%s'", d->key, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_processes(struct config *c, const struct option_def *d, const char *v, char *err,
+			 size_t n)
+{
+	long p;
+	if (!strcmp(v, "auto")) {
+		c->processes_auto = true;
+		return 0;
+	}
+	if (util_parse_long(v, (long)d->min, (long)d->max, &p)) {
+		seterr(err, n, "processes must be 'auto' or a whole number from %g to %g, not '%s'",
+		       d->min, d->max, v);
+		return -1;
+	}
+	c->processes_auto = false;
+	c->processes = (int)p;
+	return 0;
+}
+
+static int set_log_level(struct config *c, const struct option_def *d, const char *v, char *err,
+			 size_t n)
+{
+	(void)d;
+	if (log_level_parse(v, &c->log_level)) {
+		seterr(err, n, "log_level must be debug, info, warn or error, not '%s'", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_log_format(struct config *c, const struct option_def *d, const char *v, char *err,
+			  size_t n)
+{
+	(void)d;
+	if (log_format_parse(v, &c->log_format)) {
+		seterr(err, n, "log_format must be text or json, not '%s'", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_redis_url(struct config *c, const struct option_def *d, const char *v, char *err,
+			 size_t n)
+{
+	if (!strncmp(v, "rediss://", 9)) {
+		seterr(err, n, "redis_url: rediss:// (TLS) is not supported by this build; "
+			       "use a local TLS proxy such as stunnel and redis://");
+		return -1;
+	}
+	if (strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7)) {
+		seterr(err, n, "redis_url must start with redis:// or unix://");
+		return -1;
+	}
+	return set_string(c, d, v, err, n);
+}
+
+/* Splits a list on commas and white space; calls fn for each item. */
+static int split_list(const char *v, int (*fn)(void *ctx, const char *item, char *err, size_t n),
+		      void *ctx, char *err, size_t n)
+{
+	char *copy = xstrdup(v), *save = NULL, *tok;
+	int rc = 0;
+	for (tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save))
+		if ((rc = fn(ctx, tok, err, n)))
+			break;
+	free(copy);
+	return rc;
+}
+
+static bool queue_name_is_valid(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_-.", *s))
+			return false;
+	return true;
+}
+
+static int add_queue(void *ctx, const char *item, char *err, size_t n)
+{
+	struct config *c = ctx;
+	char *name = xstrdup(item), *colon = strchr(name, ':');
+	long w = 1;
+	if (colon) {
+		*colon = '\0';
+		if (util_parse_long(colon + 1, 1, 1000000, &w)) {
+			seterr(err, n, "queue '%s': weight must be a whole number from 1 to 1000000",
+			       name);
+			goto out_bad;
+		}
+	}
+	if (!queue_name_is_valid(name)) {
+		seterr(err, n, "bad queue name '%s' (letters, digits, '_', '-' and '.')", name);
+		goto out_bad;
+	}
+	for (size_t i = 0; i < c->nqueues; i++)
+		if (!strcmp(c->queues[i].name, name)) {
+			seterr(err, n, "queue '%s' listed twice", name);
+			goto out_bad;
+		}
+	c->queues = xrealloc(c->queues, (c->nqueues + 1) * sizeof(*c->queues));
+	c->queues[c->nqueues].name = name;
+	c->queues[c->nqueues].weight = (int)w;
+	c->nqueues++;
+	if (w != 1)
+		c->queues_weighted = true;
+	return 0;
+out_bad:
+	free(name);
+	return -1;
+}
+
+static void free_queues(struct config *c)
+{
+	for (size_t i = 0; i < c->nqueues; i++)
+		free(c->queues[i].name);
+	free(c->queues);
+	c->queues = NULL;
+	c->nqueues = 0;
+	c->queues_weighted = false;
+}
+
+static int set_queues(struct config *c, const struct option_def *d, const char *v, char *err,
+		      size_t n)
+{
+	(void)d;
+	free_queues(c);
+	if (split_list(v, add_queue, c, err, n))
+		return -1;
+	if (!c->nqueues) {
+		seterr(err, n, "queues must name at least one queue");
+		return -1;
+	}
+	return 0;
+}
+
+static int add_plugin(void *ctx, const char *item, char *err, size_t n)
+{
+	struct config *c = ctx;
+	(void)err;
+	(void)n;
+	c->plugins = xrealloc(c->plugins, (c->nplugins + 1) * sizeof(*c->plugins));
+	c->plugins[c->nplugins++] = xstrdup(item);
+	return 0;
+}
+
+static void free_plugins(struct config *c)
+{
+	for (size_t i = 0; i < c->nplugins; i++)
+		free(c->plugins[i]);
+	free(c->plugins);
+	c->plugins = NULL;
+	c->nplugins = 0;
+}
+
+static int set_plugins(struct config *c, const struct option_def *d, const char *v, char *err,
+		       size_t n)
+{
+	(void)d;
+	free_plugins(c);
+	return split_list(v, add_plugin, c, err, n);
+}
+
+#define OFF(f) offsetof(struct config, f)
+
+/* The [forq] section. Defaults are DESIGN.md section 8. */
+static const struct option_def option_table[] = {
+	{"redis_url", set_redis_url, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379/0"},
+	{"processes", set_processes, OFF(processes), 1, CONFIG_PROCESSES_MAX, "1"},
+	{"prefork", set_bool, OFF(prefork), 0, 0, "false"},
+	{"queues", set_queues, OFF(queues), 0, 0, "default"},
+	{"shutdown_timeout", set_seconds, OFF(shutdown_timeout), 0, 3600, "25"},
+	{"tag", set_string, OFF(tag), 0, 0, ""},
+	{"plugins", set_plugins, OFF(plugins), 0, 0, ""},
+	{"user", set_string, OFF(user), 0, 0, ""},
+	{"environment", set_string, OFF(environment), 0, 0, ""},
+	{"log_level", set_log_level, OFF(log_level), 0, 0, "info"},
+	{"log_format", set_log_format, OFF(log_format), 0, 0, "text"},
+	{"pidfile", set_string, OFF(pidfile), 0, 0, ""},
+};
+
+static const struct option_def *option_find(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
+		if (!strcmp(option_table[i].key, key))
+			return &option_table[i];
+	return NULL;
+}
+
+struct config *config_new(void)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+	char err[256];
+	for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
+		if (option_table[i].set(c, &option_table[i], option_table[i].deflt, err,
+					sizeof(err)))
+			abort(); /* a bad built-in default is a programming error */
+	return c;
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->path);
+	free(c->redis_url);
+	free_queues(c);
+	free(c->tag);
+	free_plugins(c);
+	free(c->user);
+	free(c->environment);
+	free(c->pidfile);
+	free(c);
+}
+
+int config_set(struct config *c, const char *section, const char *key, const char *value,
+	       char *err, size_t errlen)
+{
+	const struct option_def *d;
+	if (section && strcmp(section, "forq")) {
+		seterr(err, errlen, "unknown section [%s]", section);
+		return -1;
+	}
+	if (!(d = option_find(key))) {
+		seterr(err, errlen, "unknown key '%s' in [forq]", key);
+		return -1;
+	}
+	return d->set(c, d, value, err, errlen);
+}
+
+/* Parser state: inih gives no line numbers to handlers in Debian's build, so
+ * our reader counts lines and the handler reads the count. */
+struct parse_state {
+	struct config *c;
+	const char *name;
+	const char *p; /* next unread byte of the text */
+	int line;
+	int err_line;
+	char err[512];
+	bool seen[ARRAY_SIZE(option_table)];
+	bool in_section;
+};
+
+static void parse_fail(struct parse_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void parse_fail(struct parse_state *st, const char *fmt, ...)
+{
+	va_list ap;
+	if (st->err_line)
+		return; /* the first error is the one worth reading */
+	st->err_line = st->line;
+	va_start(ap, fmt);
+	vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+}
+
+/* Section headers are checked here because inih only reports sections to
+ * handlers through their keys, and an empty unknown section must fail too. */
+static void check_section_line(struct parse_state *st, const char *line)
+{
+	char buf[256];
+	const char *end = strchr(line, ']');
+	if (!end)
+		return; /* inih reports the syntax error */
+	size_t n = (size_t)(end - line - 1);
+	if (n >= sizeof(buf))
+		n = sizeof(buf) - 1;
+	memcpy(buf, line + 1, n);
+	buf[n] = '\0';
+	char *name = util_trim(buf);
+	if (strcmp(name, "forq")) {
+		parse_fail(st, "unknown section [%s]", name);
+		return;
+	}
+	if (st->in_section)
+		parse_fail(st, "section [forq] appears twice");
+	st->in_section = true;
+}
+
+static char *parse_reader(char *str, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	size_t len = strcspn(st->p, "\n");
+	if (!*st->p)
+		return NULL;
+	st->line++;
+	if (len >= (size_t)num - 1) {
+		parse_fail(st, "line longer than %d characters", num - 2);
+		str[0] = '\0'; /* an empty line keeps inih in step */
+	} else {
+		memcpy(str, st->p, len);
+		str[len] = '\0';
+		const char *t = str;
+		while (isspace((unsigned char)*t))
+			t++;
+		if (*t == '[')
+			check_section_line(st, t);
+	}
+	st->p += len;
+	if (*st->p == '\n')
+		st->p++;
+	return str;
+}
+
+static int parse_handler(void *user, const char *section, const char *key, const char *value)
+{
+	struct parse_state *st = user;
+	char err[512];
+	const struct option_def *d;
+
+	if (!*section) {
+		parse_fail(st, "'%s' is outside any section; put it under [forq]", key);
+		return 1;
+	}
+	if (strcmp(section, "forq"))
+		return 1; /* already reported by check_section_line */
+	if (!(d = option_find(key))) {
+		parse_fail(st, "unknown key '%s' in [forq]", key);
+		return 1;
+	}
+	if (st->seen[d - option_table]) {
+		parse_fail(st, "duplicate key '%s' in [forq]", key);
+		return 1;
+	}
+	st->seen[d - option_table] = true;
+	if (d->set(st->c, d, value, err, sizeof(err)))
+		parse_fail(st, "%s", err);
+	return 1; /* errors are ours to report, with our message */
+}
+
+int config_parse_string(struct config *c, const char *text, const char *name,
+			struct config_error *err)
+{
+	struct parse_state st = {.c = c, .name = name, .p = text};
+	int rc = ini_parse_stream(parse_reader, &st, parse_handler, &st);
+	if (rc < 0) {
+		snprintf(err->where, sizeof(err->where), "%s", name);
+		snprintf(err->msg, sizeof(err->msg), "cannot parse (out of memory)");
+		return -1;
+	}
+	if (rc > 0 && (!st.err_line || rc < st.err_line)) {
+		st.err_line = rc;
+		snprintf(st.err, sizeof(st.err), "syntax error: expected 'key = value' or [section]");
+	}
+	if (!st.err_line)
+		return 0;
+	snprintf(err->where, sizeof(err->where), "%s:%d", name, st.err_line);
+	snprintf(err->msg, sizeof(err->msg), "%s", st.err);
+	return -1;
+}
+
+static char *read_file(const char *path, struct config_error *err)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	if (!f)
+		goto out_err;
+	for (;;) {
+		if (cap - len < 4096)
+			text = xrealloc(text, cap = cap ? cap * 2 : 8192);
+		size_t got = fread(text + len, 1, cap - len - 1, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(text);
+		fclose(f);
+		goto out_err;
+	}
+	fclose(f);
+	text[len] = '\0';
+	if (strlen(text) != len) {
+		free(text);
+		snprintf(err->where, sizeof(err->where), "%s:0", path);
+		snprintf(err->msg, sizeof(err->msg), "file contains a NUL byte");
+		return NULL;
+	}
+	return text;
+out_err:
+	snprintf(err->where, sizeof(err->where), "%s:0", path);
+	snprintf(err->msg, sizeof(err->msg), "cannot read: %s", strerror(errno));
+	return NULL;
+}
+
+int config_parse_file(struct config *c, const char *path, struct config_error *err)
+{
+	char *text = read_file(path, err);
+	if (!text)
+		return -1;
+	int rc = config_parse_string(c, text, path, err);
+	free(text);
+	if (!rc) {
+		free(c->path);
+		c->path = xstrdup(path);
+	}
+	return rc;
+}
+
+struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
+			   struct config_error *err)
+{
+	struct config *c = config_new();
+	if (path && config_parse_file(c, path, err))
+		goto out_free;
+	for (size_t i = 0; i < nov; i++) {
+		if (config_set(c, NULL, ov[i].key, ov[i].value, err->msg, sizeof(err->msg))) {
+			snprintf(err->where, sizeof(err->where), "%s", ov[i].origin);
+			goto out_free;
+		}
+	}
+	return c;
+out_free:
+	config_free(c);
+	return NULL;
+}
+
+char *config_queues_string(const struct config *c)
+{
+	char *s = xstrdup("");
+	for (size_t i = 0; i < c->nqueues; i++) {
+		char *t = xasprintf("%s%s%s:%d", s, i ? ", " : "", c->queues[i].name,
+				    c->queues[i].weight);
+		free(s);
+		s = t;
+	}
+	return s;
+}

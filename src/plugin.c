@@ -1,0 +1,194 @@
+/* plugin: dlopen, version check, init, hooks. The host table handed to a
+ * plugin points back at its own record, so registrations are attributed to
+ * the plugin that made them. */
+#include "plugin.h"
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+struct handler {
+	char *job_class;
+	forq_handler_fn fn;
+	void *user;
+};
+
+struct plugin {
+	forq_host host; /* first, so a forq_host * is a struct plugin * */
+	struct plugin_set *set;
+	char *path;
+	void *dl;
+	forq_hook_fn before_fork, after_fork;
+	forq_fini_fn fini;
+	void *hook_user;
+};
+
+struct plugin_set {
+	struct plugin **plugins;
+	size_t nplugins;
+	struct handler *handlers;
+	size_t nhandlers;
+	int register_failed;
+};
+
+static int host_register(forq_host *host, const char *job_class, forq_handler_fn fn, void *user)
+{
+	struct plugin *p = (struct plugin *)host;
+	struct plugin_set *set = p->set;
+	void *ignored;
+	if (!job_class || !*job_class || !fn || plugin_set_find(set, job_class, &ignored)) {
+		log_error("plugin registers a class twice or an empty one",
+			  LF_STR("plugin", p->path), LF_STR("class", job_class ? job_class : ""));
+		set->register_failed = 1;
+		return FORQ_FAIL;
+	}
+	set->handlers = xrealloc(set->handlers, (set->nhandlers + 1) * sizeof(*set->handlers));
+	set->handlers[set->nhandlers++] = (struct handler){xstrdup(job_class), fn, user};
+	return FORQ_OK;
+}
+
+static void host_set_hooks(forq_host *host, forq_hook_fn before_fork, forq_hook_fn after_fork,
+			   forq_fini_fn fini, void *user)
+{
+	struct plugin *p = (struct plugin *)host;
+	p->before_fork = before_fork;
+	p->after_fork = after_fork;
+	p->fini = fini;
+	p->hook_user = user;
+}
+
+static void host_log(forq_host *host, int level, const char *message)
+{
+	struct plugin *p = (struct plugin *)host;
+	if (level < FORQ_LOG_DEBUG || level > FORQ_LOG_ERROR)
+		level = FORQ_LOG_INFO;
+	log_at((enum log_level)level, message, LF_STR("plugin", p->path));
+}
+
+static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+}
+
+static int plugin_open(struct plugin_set *set, const char *path, char *err, size_t n)
+{
+	struct plugin *p = xcalloc(1, sizeof(*p));
+	const unsigned *version;
+	int (*init)(forq_host *);
+
+	p->set = set;
+	p->path = xstrdup(path);
+	p->host = (forq_host){FORQ_API_VERSION, sizeof(forq_host), p->path, host_register,
+			      host_set_hooks, host_log, NULL};
+	/* RTLD_NOW: a missing symbol is a configuration error now, not a
+	 * crash in the middle of a job later. */
+	if (!(p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+		seterr(err, n, "plugin %s: %s", path, dlerror());
+		goto out_free;
+	}
+	version = dlsym(p->dl, "forq_plugin_api_version");
+	init = (int (*)(forq_host *))dlsym(p->dl, "forq_plugin_init");
+	if (!version || !init) {
+		seterr(err, n, "plugin %s: not a forq plugin (needs FORQ_PLUGIN_API and "
+			       "forq_plugin_init)", path);
+		goto out_close;
+	}
+	if (*version != FORQ_API_VERSION) {
+		seterr(err, n, "plugin %s: built for API version %u, this forq has %u", path,
+		       *version, FORQ_API_VERSION);
+		goto out_close;
+	}
+	set->plugins = xrealloc(set->plugins, (set->nplugins + 1) * sizeof(*set->plugins));
+	set->plugins[set->nplugins++] = p;
+	if (init(&p->host) != FORQ_OK || set->register_failed) {
+		seterr(err, n, "plugin %s: initialisation failed", path);
+		return -1; /* owned by the set now; plugin_set_free unloads it */
+	}
+	log_debug("plugin loaded", LF_STR("plugin", path));
+	return 0;
+out_close:
+	dlclose(p->dl);
+out_free:
+	free(p->path);
+	free(p);
+	return -1;
+}
+
+struct plugin_set *plugin_set_load(char *const *paths, size_t n, char *err, size_t errlen)
+{
+	struct plugin_set *set = xcalloc(1, sizeof(*set));
+	for (size_t i = 0; i < n; i++)
+		if (plugin_open(set, paths[i], err, errlen)) {
+			plugin_set_free(set);
+			return NULL;
+		}
+	return set;
+}
+
+void plugin_set_free(struct plugin_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = set->nplugins; i-- > 0;) {
+		struct plugin *p = set->plugins[i];
+		if (p->fini)
+			p->fini(p->hook_user);
+		/* dlclose would unmap code a hook may still have registered with
+		 * atexit; the process is about to exit, so leave it mapped. */
+		free(p->path);
+		free(p);
+	}
+	for (size_t i = 0; i < set->nhandlers; i++)
+		free(set->handlers[i].job_class);
+	free(set->handlers);
+	free(set->plugins);
+	free(set);
+}
+
+static int run_hooks(struct plugin_set *set, int after, char *err, size_t n)
+{
+	for (size_t i = 0; set && i < set->nplugins; i++) {
+		struct plugin *p = set->plugins[i];
+		forq_hook_fn fn = after ? p->after_fork : p->before_fork;
+		if (fn && fn(&p->host, p->hook_user) != FORQ_OK) {
+			seterr(err, n, "plugin %s: %s hook failed", p->path,
+			       after ? "after_fork" : "before_fork");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int plugin_set_before_fork(struct plugin_set *set, char *err, size_t errlen)
+{
+	return run_hooks(set, 0, err, errlen);
+}
+
+int plugin_set_after_fork(struct plugin_set *set, char *err, size_t errlen)
+{
+	return run_hooks(set, 1, err, errlen);
+}
+
+forq_handler_fn plugin_set_find(const struct plugin_set *set, const char *job_class, void **user)
+{
+	for (size_t i = 0; set && i < set->nhandlers; i++)
+		if (!strcmp(set->handlers[i].job_class, job_class)) {
+			*user = set->handlers[i].user;
+			return set->handlers[i].fn;
+		}
+	return NULL;
+}
+
+size_t plugin_set_count(const struct plugin_set *set)
+{
+	return set ? set->nplugins : 0;
+}

@@ -1,0 +1,31 @@
+/* process: the only module that calls fork(). It owns the fork protocol of
+ * DESIGN.md: signals blocked around fork, the child's dispositions reset, its
+ * own process group, a parent-death signal and stdin from /dev/null. */
+#ifndef FORQ_PROCESS_H
+#define FORQ_PROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Runs in the child with every signal still blocked (the child unblocks
+ * once its own handlers are in place, see process_unblock_signals). Its
+ * return value is the child's exit status. */
+typedef int (*process_child_fn)(void *arg);
+
+/* Forks a child that runs fn(arg) and exits with its return value.
+ * Returns the child's pid in the parent, or -1 (errno) if fork failed. */
+pid_t process_spawn(process_child_fn fn, void *arg);
+
+void process_unblock_signals(void);
+/* Sends sig to the child's whole process group (and to pid itself in case it
+ * has not yet made its group). */
+void process_signal_group(pid_t pid, int sig);
+/* true when the process that forked us is gone. */
+bool process_parent_is_gone(pid_t expected_parent);
+/* Makes this process adopt orphaned descendants (as PID 1 does anyway). */
+void process_become_subreaper(void);
+/* "exit 3" / "signal KILL" for logs. */
+const char *process_describe_status(int status, char *buf, size_t n);
+
+#endif

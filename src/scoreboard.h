@@ -1,0 +1,39 @@
+/* scoreboard: one shared-memory page set, mapped by the master before the
+ * first fork, where every worker publishes its state and current job for the
+ * master to read without a round trip (TTIN table, titles, heartbeats). */
+#ifndef FORQ_SCOREBOARD_H
+#define FORQ_SCOREBOARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum sb_state { SB_FREE, SB_BOOTING, SB_IDLE, SB_BUSY, SB_QUIET, SB_STOPPING };
+
+struct sb_cell {
+	volatile int32_t state; /* enum sb_state, written by the worker */
+	int32_t slot;
+	int32_t pid;            /* 0 = cell unused; written by the master */
+	uint32_t jobs_done;
+	double job_started;     /* wall clock, when state is SB_BUSY */
+	double last_tick;       /* monotonic, worker's last loop turn */
+	char job_class[96];
+	char jid[40];
+};
+
+struct scoreboard {
+	struct sb_cell *cells;
+	size_t ncells;
+};
+
+/* Maps ncells cells shared with every future child; 0 or -1 (errno). */
+int scoreboard_create(struct scoreboard *sb, size_t ncells);
+void scoreboard_destroy(struct scoreboard *sb);
+/* Master side: claims a free cell for pid (index), or -1 when full. */
+int scoreboard_claim(struct scoreboard *sb, pid_t pid, int slot);
+void scoreboard_release(struct scoreboard *sb, int cell);
+struct sb_cell *scoreboard_cell(const struct scoreboard *sb, int cell);
+const char *scoreboard_state_name(enum sb_state s);
+
+#endif

@@ -1,0 +1,24 @@
+/* worker: the body of a worker process, from just after fork to exit. */
+#ifndef FORQ_WORKER_H
+#define FORQ_WORKER_H
+
+#include <sys/types.h>
+
+#include "config.h"
+#include "plugin.h"
+#include "scoreboard.h"
+
+struct worker_args {
+	const struct config *cfg;
+	struct plugin_set *plugins; /* loaded by the master (prefork), or NULL */
+	struct sb_cell *cell;       /* this worker's scoreboard cell */
+	int slot;
+	int ready_fd;     /* write end: one byte 'R' once ready, then closed */
+	pid_t master_pid; /* to notice the master's death */
+};
+
+/* Runs the worker until it is told to stop; returns its exit status
+ * (0 normally, 78 when a plugin refuses to start). */
+int worker_main(const struct worker_args *args);
+
+#endif
