@@ -89,11 +89,14 @@ struct forq_host {
 	void *forq_private;
 };
 
+/* Exported even when a plugin builds with -fvisibility=hidden. */
+#define FORQ_EXPORT __attribute__((visibility("default")))
+
 /* Put this once in the plugin, at file scope. */
-#define FORQ_PLUGIN_API __attribute__((visibility("default"))) const unsigned forq_plugin_api_version = FORQ_API_VERSION
+#define FORQ_PLUGIN_API FORQ_EXPORT const unsigned forq_plugin_api_version = FORQ_API_VERSION
 
 /* The plugin's entry point: register handlers and hooks, return FORQ_OK. */
-int forq_plugin_init(forq_host *host);
+FORQ_EXPORT int forq_plugin_init(forq_host *host);
 
 /* Convenience for handlers: fill a forq_error and return FORQ_FAIL. */
 static inline int forq_error_set(forq_error *err, const char *error_class, const char *fmt, ...)

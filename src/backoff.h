@@ -8,7 +8,7 @@
 #define BACKOFF_JITTER 0.2        /* +/- 20 % */
 #define BACKOFF_QUICK_DEATH 10.0  /* a death this soon after start is a crash */
 
-/* Delay before restarting after the n-th consecutive quick death (n >= 1):
+/* Delay before the n-th delayed restart (n >= 1) of a crash-looping process:
  * 1 s doubling to a 60 s cap, jittered by +/-20 % and kept inside
  * [1 s, 60 s]. n == 0 means the process was healthy: restart at once (0). */
 double backoff_respawn_delay(unsigned n, double rnd);

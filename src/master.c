@@ -252,8 +252,16 @@ static void master_slot_lost(struct master *m, struct slot *s, struct child *c, 
 		master_spawn(m, s, false);
 		return;
 	}
+	/* The first young death restarts at once, as Kubernetes and s6 do: one
+	 * unlucky kill is not a crash loop. From the second on, back off. */
 	s->quick_deaths++;
-	double delay = backoff_respawn_delay(s->quick_deaths, util_random());
+	double delay = backoff_respawn_delay(s->quick_deaths - 1, util_random());
+	if (delay <= 0.0) {
+		log_warn("worker died soon after start; respawning at once",
+			 LF_INT("worker", s->index), LF_DBL("lifetime", lifetime));
+		master_spawn(m, s, false);
+		return;
+	}
 	log_warn("worker died soon after start; respawn delayed", LF_INT("worker", s->index),
 		 LF_INT("deaths", s->quick_deaths), LF_DBL("delay", delay),
 		 LF_DBL("lifetime", lifetime));

@@ -1,0 +1,134 @@
+/* testplug: a plugin whose misbehaviour is chosen by environment variables,
+ * so integration tests can make real workers crash at start, ignore TERM,
+ * leave orphans or hold a large table, exactly as a faulty plugin would.
+ *
+ *   FORQ_TEST_TABLE_MB=N        build and touch an N MiB table at init
+ *   FORQ_TEST_EXIT_SLOTS=1,2|all  those workers exit at start ...
+ *   FORQ_TEST_EXIT_CODE=N       ... with status N (default 1)
+ *   FORQ_TEST_IGNORE_TERM=0,..  those workers ignore SIGTERM
+ *   FORQ_TEST_ORPHAN=1          every worker leaves a grandchild orphan that
+ *                               exits 300 ms later (for reaping tests)
+ *   FORQ_TEST_STAMP_DIR=DIR     after_fork writes DIR/<slot>.<pid> holding
+ *                               CLOCK_REALTIME in ns (respawn latency)
+ *   FORQ_TEST_HOOK_LOG=1        log each hook call through the host
+ */
+#include <forq.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+FORQ_PLUGIN_API;
+
+static unsigned char *table;
+static size_t table_len;
+
+static int slot_listed(const char *var)
+{
+	const char *list = getenv(var), *me = getenv("FORQ_WORKER_INDEX");
+	char buf[256], *save = NULL;
+	if (!list || !me)
+		return 0;
+	if (!strcmp(list, "all"))
+		return 1;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save))
+		if (!strcmp(t, me))
+			return 1;
+	return 0;
+}
+
+static void stamp(void)
+{
+	const char *dir = getenv("FORQ_TEST_STAMP_DIR");
+	struct timespec ts;
+	char path[512], line[64];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!dir)
+		return;
+	snprintf(path, sizeof(path), "%s/%s.%ld", dir, getenv("FORQ_WORKER_INDEX"),
+		 (long)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return;
+	int n = snprintf(line, sizeof(line), "%lld\n",
+			 (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+	if (write(fd, line, (size_t)n) != n)
+		perror("testplug: stamp");
+	close(fd);
+}
+
+static void leave_orphan(void)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		if (fork() == 0) {
+			usleep(300000);
+			_exit(0);
+		}
+		_exit(0); /* the grandchild is now an orphan */
+	}
+	if (child > 0)
+		waitpid(child, NULL, 0);
+}
+
+static int before_fork(forq_host *host, void *user)
+{
+	(void)user;
+	if (getenv("FORQ_TEST_HOOK_LOG"))
+		host->log(host, FORQ_LOG_INFO, "testplug before_fork");
+	return FORQ_OK;
+}
+
+static int after_fork(forq_host *host, void *user)
+{
+	(void)user;
+	stamp();
+	if (getenv("FORQ_TEST_HOOK_LOG"))
+		host->log(host, FORQ_LOG_INFO, "testplug after_fork");
+	if (slot_listed("FORQ_TEST_EXIT_SLOTS")) {
+		const char *code = getenv("FORQ_TEST_EXIT_CODE");
+		_exit(code ? atoi(code) : 1);
+	}
+	if (slot_listed("FORQ_TEST_IGNORE_TERM"))
+		signal(SIGTERM, SIG_IGN);
+	if (getenv("FORQ_TEST_ORPHAN"))
+		leave_orphan();
+	return FORQ_OK;
+}
+
+static void fini(void *user)
+{
+	(void)user;
+	free(table);
+	table = NULL;
+}
+
+static int echo_run(const forq_job *job, forq_error *err, void *user)
+{
+	(void)user;
+	if (job->args_json && strstr(job->args_json, "fail"))
+		return forq_error_set(err, "TestFailure", "asked to fail: %s", job->args_json);
+	return FORQ_OK;
+}
+
+int forq_plugin_init(forq_host *host)
+{
+	const char *mb = getenv("FORQ_TEST_TABLE_MB");
+	if (mb && atoi(mb) > 0) {
+		table_len = (size_t)atoi(mb) << 20;
+		table = malloc(table_len);
+		if (!table)
+			return FORQ_FAIL;
+		/* Distinct bytes on every page, so the memory is really there. */
+		for (size_t i = 0; i < table_len; i++)
+			table[i] = (unsigned char)(i * 2654435761u >> 24);
+	}
+	host->set_hooks(host, before_fork, after_fork, fini, NULL);
+	return host->register_handler(host, "TestJob", echo_run, NULL);
+}
