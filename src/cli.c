@@ -148,6 +148,10 @@ static int flag(struct cli *cli, int c, char **queues, char **plugins, char *err
 	case OPT_NO_PREFORK:
 		return add(cli, "prefork", "false", "--no-prefork", err, n);
 	case 'q':
+		if (strchr(optarg, ',') != strrchr(optarg, ',')) {
+			seterr(err, n, "--queue takes QUEUE or QUEUE,WEIGHT, not '%s'", optarg);
+			return -1;
+		}
 		item = queue_item(optarg);
 		*queues = append(*queues, item);
 		free(item);
@@ -196,7 +200,12 @@ int cli_parse(struct cli *cli, int argc, char **argv, cli_getenv_fn env, char *e
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+C:P:q:r:t:g:e:vnVh", long_options, NULL)) != -1) {
 		if (c == '?' || c == ':') {
-			seterr(err, n, "unknown or incomplete option '%s'", argv[optind - 1]);
+			/* optopt names a bad short flag even inside a group like -xv,
+			 * where optind has not moved past the group yet. */
+			if (optopt && optopt < 256)
+				seterr(err, n, "unknown or incomplete option '-%c'", optopt);
+			else
+				seterr(err, n, "unknown or incomplete option '%s'", argv[optind - 1]);
 			goto out;
 		}
 		if (flag(cli, c, &queues, &plugins, err, n))

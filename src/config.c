@@ -359,13 +359,16 @@ static char *parse_reader(char *str, int num, void *stream)
 		parse_fail(st, "line longer than %d characters", num - 2);
 		str[0] = '\0'; /* an empty line keeps inih in step */
 	} else {
-		memcpy(str, st->p, len);
-		str[len] = '\0';
-		const char *t = str;
-		while (isspace((unsigned char)*t))
+		/* Leading blanks are dropped: inih would read an indented line as
+		 * the continuation of the previous value, and forq has no values
+		 * that span lines, so indentation is only layout here. */
+		const char *t = st->p;
+		while (t < st->p + len && (*t == ' ' || *t == '\t'))
 			t++;
-		if (*t == '[')
-			check_section_line(st, t);
+		memcpy(str, t, len - (size_t)(t - st->p));
+		str[len - (size_t)(t - st->p)] = '\0';
+		if (*str == '[')
+			check_section_line(st, str);
 	}
 	st->p += len;
 	if (*st->p == '\n')

@@ -5,21 +5,29 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+
+#include "util.h"
+
+#define CPUS_MAX 65536
 
 int cpus_parse_cpu_max(const char *text)
 {
-	char quota[32];
+	char quota[32], rest[8];
 	long long period;
-	if (sscanf(text, "%31s %lld", quota, &period) != 2 || period <= 0)
+	long q;
+	/* "%7s" after the period catches trailing junk; whitespace is fine. */
+	if (sscanf(text, "%31s %lld %7s", quota, &period, rest) != 2 || period <= 0)
 		return -1;
 	if (!strcmp(quota, "max"))
 		return 0;
-	char *end;
-	long long q = strtoll(quota, &end, 10);
-	if (*end || q <= 0)
+	if (util_parse_long(quota, 1, LONG_MAX, &q))
 		return -1;
-	long long cpus = (q + period - 1) / period;
+	/* Divide first: quota + period could overflow. */
+	long long cpus = q / period + (q % period != 0);
+	if (cpus > CPUS_MAX)
+		cpus = CPUS_MAX;
 	return cpus < 1 ? 1 : (int)cpus;
 }
 
@@ -76,7 +84,7 @@ static int quota_cpus(void)
 	    !read_small("/sys/fs/cgroup/cpu/cpu.cfs_period_us", pb, sizeof(pb))) {
 		long long q = atoll(qb), p = atoll(pb);
 		if (q > 0 && p > 0)
-			return (int)((q + p - 1) / p);
+			return (int)(q / p + (q % p != 0) > CPUS_MAX ? CPUS_MAX : q / p + (q % p != 0));
 	}
 	return 0;
 }

@@ -72,104 +72,115 @@ int log_format_parse(const char *s, enum log_format *out)
 	return 0;
 }
 
+/* A line under construction. Writes are all-or-nothing, so a long line is
+ * cut between whole units (never inside an escape); `full` drops every later
+ * field; the last LOG_RESERVE bytes are kept for the closing quote, brace
+ * and newline, so even a cut JSON line stays valid JSON. */
+#define LOG_RESERVE 3
+
 struct buf {
 	char *p;
 	size_t len, cap;
+	bool full;
 };
 
-static void buf_putc(struct buf *b, char c)
+static bool buf_put(struct buf *b, const char *s, size_t n)
 {
-	if (b->len + 1 < b->cap)
-		b->p[b->len++] = c;
+	if (b->full || b->len + n > b->cap) {
+		b->full = true;
+		return false;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	return true;
 }
 
-static void buf_puts(struct buf *b, const char *s)
+static bool buf_puts(struct buf *b, const char *s)
 {
-	while (*s)
-		buf_putc(b, *s++);
+	return buf_put(b, s, strlen(s));
 }
 
-static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void buf_printf(struct buf *b, const char *fmt, ...)
+static bool buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool buf_printf(struct buf *b, const char *fmt, ...)
 {
+	char tmp[128];
 	va_list ap;
-	if (b->len + 1 >= b->cap)
-		return;
 	va_start(ap, fmt);
-	int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		b->len += (size_t)n < b->cap - b->len ? (size_t)n : b->cap - b->len - 1;
+	return n >= 0 && buf_put(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-/* JSON string body: control characters escaped, bytes >= 0x80 passed as is. */
-static void buf_json_str(struct buf *b, const char *s)
+/* A JSON string: control characters escaped, bytes >= 0x80 passed as is.
+ * Cut short (and still closed) when the line is full; false only if not
+ * even the opening quote fits. */
+static bool buf_json_str(struct buf *b, const char *s)
 {
-	buf_putc(b, '"');
+	if (!buf_put(b, "\"", 1))
+		return false;
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			buf_putc(b, '\\');
-			buf_putc(b, (char)c);
-		} else if (c == '\n') {
-			buf_puts(b, "\\n");
-		} else if (c == '\t') {
-			buf_puts(b, "\\t");
-		} else if (c < 0x20) {
-			buf_printf(b, "\\u%04x", c);
-		} else {
-			buf_putc(b, (char)c);
-		}
+		char esc[8];
+		size_t n;
+		if (c == '"' || c == '\\')
+			n = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c == '\n')
+			n = (size_t)snprintf(esc, sizeof(esc), "\\n");
+		else if (c == '\t')
+			n = (size_t)snprintf(esc, sizeof(esc), "\\t");
+		else if (c < 0x20)
+			n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c);
+		else
+			esc[0] = (char)c, n = 1;
+		if (!buf_put(b, esc, n))
+			break;
 	}
-	buf_putc(b, '"');
+	b->p[b->len++] = '"'; /* from the reserve when the line is full */
+	return true;
 }
 
 /* Text values are quoted only when they need it, logfmt style. */
-static void buf_text_str(struct buf *b, const char *s)
+static bool buf_text_str(struct buf *b, const char *s)
 {
 	bool plain = *s != '\0';
 	for (const char *q = s; *q; q++)
 		if (*q <= ' ' || *q == '"' || *q == '=' || *q == '\\')
 			plain = false;
-	if (plain)
-		buf_puts(b, s);
-	else
-		buf_json_str(b, s);
+	if (plain && b->len + strlen(s) <= b->cap)
+		return buf_puts(b, s);
+	return buf_json_str(b, s);
 }
 
-static void buf_field(struct buf *b, const struct log_field *f, bool json)
+static bool buf_value(struct buf *b, const struct log_field *f, bool json)
 {
-	if (json) {
-		buf_puts(b, ",");
-		buf_json_str(b, f->key);
-		buf_putc(b, ':');
-	} else {
-		buf_putc(b, ' ');
-		buf_puts(b, f->key);
-		buf_putc(b, '=');
-	}
 	switch (f->type) {
 	case LF_INT_T:
-		buf_printf(b, "%lld", f->i);
-		break;
+		return buf_printf(b, "%lld", f->i);
 	case LF_DBL_T:
 		if (isfinite(f->d))
-			buf_printf(b, "%.3f", f->d);
-		else
-			buf_puts(b, json ? "null" : "-");
-		break;
+			return buf_printf(b, "%.3f", f->d);
+		return buf_puts(b, json ? "null" : "-");
 	case LF_BOOL_T:
-		buf_puts(b, f->i ? "true" : "false");
-		break;
+		return buf_puts(b, f->i ? "true" : "false");
 	case LF_STR_T:
-		if (json)
-			buf_json_str(b, f->s ? f->s : "");
-		else
-			buf_text_str(b, f->s ? f->s : "");
-		break;
+		return json ? buf_json_str(b, f->s ? f->s : "") : buf_text_str(b, f->s ? f->s : "");
 	case LF_END_T:
 		break;
 	}
+	return true;
+}
+
+/* A field goes in whole (its string value possibly cut) or not at all. */
+static void buf_field(struct buf *b, const struct log_field *f, bool json)
+{
+	size_t saved = b->len;
+	bool ok;
+	if (json)
+		ok = buf_puts(b, ",\"") && buf_puts(b, f->key) && buf_puts(b, "\":");
+	else
+		ok = buf_puts(b, " ") && buf_puts(b, f->key) && buf_puts(b, "=");
+	if (!ok || !buf_value(b, f, json))
+		b->len = saved;
 }
 
 static void format_time(char *out, size_t n)
@@ -185,7 +196,7 @@ static void format_time(char *out, size_t n)
 void log_emit(enum log_level level, const char *msg, const struct log_field *fields)
 {
 	char line[LOG_LINE_MAX], ts[40];
-	struct buf b = {line, 0, sizeof(line) - 1};
+	struct buf b = {line, 0, sizeof(line) - LOG_RESERVE, false};
 	bool json = log_state.format == LOG_FORMAT_JSON;
 	int saved = errno;
 
@@ -211,7 +222,7 @@ void log_emit(enum log_level level, const char *msg, const struct log_field *fie
 	for (; fields && fields->key; fields++)
 		buf_field(&b, fields, json);
 	if (json)
-		buf_putc(&b, '}');
+		line[b.len++] = '}';
 	line[b.len++] = '\n';
 	/* One write per line; a short write to a pipe of this size cannot happen
 	 * unless the reader is gone, and then there is nobody to tell. */

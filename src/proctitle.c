@@ -13,6 +13,10 @@
 extern char **environ;
 
 static char *title_start;
+/* Our copy of the environment; kept here so it stays reachable after setenv
+ * replaces environ (leak checkers would otherwise flag it). */
+static char **env_copy;
+static char *env_block;
 static size_t title_len;
 
 void proctitle_init(int argc, char **argv)
@@ -26,11 +30,21 @@ void proctitle_init(int argc, char **argv)
 	for (n = 0; environ[n]; n++)
 		if (environ[n] == end)
 			end = environ[n] + strlen(environ[n]) + 1;
-	/* The copies live for the whole process: setenv and getenv use them. */
-	char **env = xcalloc(n + 1, sizeof(*env));
+	/* The copies live for the whole process in one block that we keep a
+	 * pointer to, so setenv replacing an entry cannot orphan (leak) it. */
+	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
-		env[i] = xstrdup(environ[i]);
-	environ = env;
+		total += strlen(environ[i]) + 1;
+	env_block = xmalloc(total);
+	env_copy = xcalloc(n + 1, sizeof(*env_copy));
+	char *p = env_block;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(environ[i]) + 1;
+		memcpy(p, environ[i], len);
+		env_copy[i] = p;
+		p += len;
+	}
+	environ = env_copy;
 	for (int i = 1; i < argc; i++)
 		argv[i] = xstrdup(argv[i]);
 	title_start = argv[0];

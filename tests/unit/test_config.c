@@ -1,0 +1,599 @@
+/* Unit tests for config: built-in defaults, parsing [forq] from strings,
+ * every class of error with its "file:line" position, overrides applied by
+ * config_load, and reading real files. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static struct config *cfg;
+static struct config_error err;
+
+static void setup(void)
+{
+	cfg = config_new();
+	memset(&err, 0, sizeof(err));
+}
+
+static void teardown(void)
+{
+	config_free(cfg);
+	cfg = NULL;
+}
+
+static int parse(const char *text)
+{
+	return config_parse_string(cfg, text, "t.ini", &err);
+}
+
+/* Parses text into a fresh config and checks the error's line and message. */
+static void expect_error(const char *text, int line, const char *needle)
+{
+	struct config *c = config_new();
+	struct config_error e;
+	char where[64];
+	memset(&e, 0, sizeof(e));
+	snprintf(where, sizeof(where), "t.ini:%d", line);
+	ck_assert_msg(config_parse_string(c, text, "t.ini", &e) == -1, "no error for text:\n%s",
+	              text);
+	ck_assert_msg(!strcmp(e.where, where), "error at '%s', expected '%s' for text:\n%s",
+	              e.where, where, text);
+	ck_assert_msg(strstr(e.msg, needle) != NULL, "message '%s' lacks '%s' for text:\n%s", e.msg,
+	              needle, text);
+	config_free(c);
+}
+
+/* Writes text to a fresh temporary file; path must hold 64 bytes. */
+static void write_temp(char *path, const char *text)
+{
+	snprintf(path, 64, "/tmp/forq-test-config-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	size_t len = strlen(text);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+}
+
+START_TEST(test_defaults)
+{
+	ck_assert_ptr_null(cfg->path);
+	ck_assert_str_eq(cfg->redis_url, "redis://127.0.0.1:6379/0");
+	ck_assert_int_eq(cfg->processes, 1);
+	ck_assert(!cfg->processes_auto);
+	ck_assert(!cfg->prefork);
+	ck_assert_uint_eq(cfg->nqueues, 1);
+	ck_assert_str_eq(cfg->queues[0].name, "default");
+	ck_assert_int_eq(cfg->queues[0].weight, 1);
+	ck_assert(!cfg->queues_weighted);
+	ck_assert_double_eq(cfg->shutdown_timeout, 25.0);
+	ck_assert_ptr_null(cfg->tag);
+	ck_assert_uint_eq(cfg->nplugins, 0);
+	ck_assert_ptr_null(cfg->user);
+	ck_assert_ptr_null(cfg->environment);
+	ck_assert_int_eq(cfg->log_level, LOG_INFO);
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_TEXT);
+	ck_assert_ptr_null(cfg->pidfile);
+}
+END_TEST
+
+START_TEST(test_empty_text_keeps_defaults)
+{
+	ck_assert_int_eq(parse(""), 0);
+	ck_assert_int_eq(parse("\n\n; only a comment\n"), 0);
+	ck_assert_int_eq(parse("[forq]\n"), 0);
+	ck_assert_int_eq(cfg->processes, 1);
+	ck_assert_str_eq(cfg->queues[0].name, "default");
+}
+END_TEST
+
+START_TEST(test_full_section)
+{
+	const char *text = "[forq]\n"
+	                   "redis_url = redis://:secret@10.0.0.5:6380/2\n"
+	                   "processes = 4\n"
+	                   "prefork = true\n"
+	                   "queues = critical:3, default:1\n"
+	                   "shutdown_timeout = 12.5\n"
+	                   "tag = billing\n"
+	                   "plugins = /usr/lib/forq/a.so, /usr/lib/forq/b.so\n"
+	                   "user = forq\n"
+	                   "environment = production\n"
+	                   "log_level = debug\n"
+	                   "log_format = json\n"
+	                   "pidfile = /run/forq.pid\n";
+	ck_assert_msg(parse(text) == 0, "%s: %s", err.where, err.msg);
+	ck_assert_str_eq(cfg->redis_url, "redis://:secret@10.0.0.5:6380/2");
+	ck_assert_int_eq(cfg->processes, 4);
+	ck_assert(!cfg->processes_auto);
+	ck_assert(cfg->prefork);
+	ck_assert_uint_eq(cfg->nqueues, 2);
+	ck_assert_str_eq(cfg->queues[0].name, "critical");
+	ck_assert_int_eq(cfg->queues[0].weight, 3);
+	ck_assert_str_eq(cfg->queues[1].name, "default");
+	ck_assert_int_eq(cfg->queues[1].weight, 1);
+	ck_assert(cfg->queues_weighted);
+	ck_assert_double_eq_tol(cfg->shutdown_timeout, 12.5, 1e-9);
+	ck_assert_str_eq(cfg->tag, "billing");
+	ck_assert_uint_eq(cfg->nplugins, 2);
+	ck_assert_str_eq(cfg->plugins[0], "/usr/lib/forq/a.so");
+	ck_assert_str_eq(cfg->plugins[1], "/usr/lib/forq/b.so");
+	ck_assert_str_eq(cfg->user, "forq");
+	ck_assert_str_eq(cfg->environment, "production");
+	ck_assert_int_eq(cfg->log_level, LOG_DEBUG);
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_JSON);
+	ck_assert_str_eq(cfg->pidfile, "/run/forq.pid");
+	ck_assert_ptr_null(cfg->path); /* only config_parse_file records a path */
+}
+END_TEST
+
+START_TEST(test_unix_socket_url)
+{
+	ck_assert_int_eq(parse("[forq]\nredis_url = unix:///run/redis.sock?db=3\n"), 0);
+	ck_assert_str_eq(cfg->redis_url, "unix:///run/redis.sock?db=3");
+}
+END_TEST
+
+START_TEST(test_processes_auto)
+{
+	ck_assert_int_eq(parse("[forq]\nprocesses = auto\n"), 0);
+	ck_assert(cfg->processes_auto);
+}
+END_TEST
+
+START_TEST(test_processes_number_clears_auto)
+{
+	char e[512];
+	ck_assert_int_eq(config_set(cfg, NULL, "processes", "auto", e, sizeof(e)), 0);
+	ck_assert(cfg->processes_auto);
+	ck_assert_int_eq(config_set(cfg, "forq", "processes", "7", e, sizeof(e)), 0);
+	ck_assert(!cfg->processes_auto);
+	ck_assert_int_eq(cfg->processes, 7);
+}
+END_TEST
+
+START_TEST(test_processes_range)
+{
+	ck_assert_int_eq(parse("[forq]\nprocesses = 1024\n"), 0);
+	ck_assert_int_eq(cfg->processes, 1024);
+	expect_error("[forq]\nprocesses = 0\n", 2, "processes");
+	expect_error("[forq]\nprocesses = 1025\n", 2, "processes");
+	expect_error("[forq]\nprocesses = abc\n", 2, "processes");
+	expect_error("[forq]\nprocesses = -1\n", 2, "processes");
+	expect_error("[forq]\nprocesses = 2.5\n", 2, "processes");
+	expect_error("[forq]\nprocesses = 4x\n", 2, "processes");
+	expect_error("[forq]\nprocesses =\n", 2, "processes");
+	expect_error("[forq]\nprocesses = 99999999999999999999\n", 2, "processes");
+}
+END_TEST
+
+START_TEST(test_weighted_queues_keep_order)
+{
+	ck_assert_int_eq(parse("[forq]\nqueues = critical:3, default:1\n"), 0);
+	ck_assert(cfg->queues_weighted);
+	ck_assert_uint_eq(cfg->nqueues, 2);
+	ck_assert_str_eq(cfg->queues[0].name, "critical");
+	ck_assert_int_eq(cfg->queues[0].weight, 3);
+	ck_assert_str_eq(cfg->queues[1].name, "default");
+	ck_assert_int_eq(cfg->queues[1].weight, 1);
+}
+END_TEST
+
+START_TEST(test_unweighted_queues_strict_order)
+{
+	ck_assert_int_eq(parse("[forq]\nqueues = low, high,mid\n"), 0);
+	ck_assert(!cfg->queues_weighted);
+	ck_assert_uint_eq(cfg->nqueues, 3);
+	ck_assert_str_eq(cfg->queues[0].name, "low");
+	ck_assert_str_eq(cfg->queues[1].name, "high");
+	ck_assert_str_eq(cfg->queues[2].name, "mid");
+	for (size_t i = 0; i < 3; i++)
+		ck_assert_int_eq(cfg->queues[i].weight, 1);
+}
+END_TEST
+
+START_TEST(test_all_weights_one_is_unweighted)
+{
+	ck_assert_int_eq(parse("[forq]\nqueues = a:1, b:1\n"), 0);
+	ck_assert(!cfg->queues_weighted);
+	ck_assert_uint_eq(cfg->nqueues, 2);
+}
+END_TEST
+
+START_TEST(test_queues_replace_not_append)
+{
+	char e[512];
+	ck_assert_int_eq(config_set(cfg, NULL, "queues", "a:5, b", e, sizeof(e)), 0);
+	ck_assert(cfg->queues_weighted);
+	ck_assert_int_eq(config_set(cfg, NULL, "queues", "c", e, sizeof(e)), 0);
+	ck_assert_uint_eq(cfg->nqueues, 1);
+	ck_assert_str_eq(cfg->queues[0].name, "c");
+	ck_assert(!cfg->queues_weighted);
+}
+END_TEST
+
+START_TEST(test_bad_queue_weight)
+{
+	expect_error("[forq]\nqueues = a:0\n", 2, "weight");
+	expect_error("[forq]\nqueues = a:x\n", 2, "weight");
+	expect_error("[forq]\nqueues = a:\n", 2, "weight");
+	expect_error("[forq]\nqueues = a:-2\n", 2, "weight");
+	expect_error("[forq]\nqueues = a:1000001\n", 2, "weight");
+	expect_error("[forq]\nqueues = ok:2, bad:1.5\n", 2, "queue 'bad'");
+}
+END_TEST
+
+START_TEST(test_bad_queue_name)
+{
+	expect_error("[forq]\nqueues = a/b\n", 2, "bad queue name 'a/b'");
+	expect_error("[forq]\nqueues = :3\n", 2, "bad queue name");
+	expect_error("[forq]\nqueues = ,\n", 2, "at least one queue");
+	expect_error("[forq]\nqueues =\n", 2, "at least one queue");
+}
+END_TEST
+
+START_TEST(test_duplicate_queue)
+{
+	expect_error("[forq]\nqueues = a, b, a\n", 2, "queue 'a' listed twice");
+	expect_error("[forq]\nqueues = a:2, a:3\n", 2, "listed twice");
+}
+END_TEST
+
+START_TEST(test_unknown_key)
+{
+	expect_error("[forq]\nprocesses = 2\nbogus = 1\n", 3, "unknown key 'bogus'");
+}
+END_TEST
+
+START_TEST(test_unknown_section)
+{
+	expect_error("[forq]\nprocesses = 2\n[bogus]\nx = 1\n", 3, "unknown section [bogus]");
+	expect_error("[bogus]\n", 1, "unknown section [bogus]");
+	expect_error("[forq]\nprocesses = 2\n\n[bogus]\n", 4, "unknown section [bogus]");
+	expect_error("  [ other ]  \n[forq]\n", 1, "unknown section [other]");
+}
+END_TEST
+
+START_TEST(test_key_outside_section)
+{
+	expect_error("processes = 2\n[forq]\n", 1, "outside any section");
+	expect_error("; header\n\ntag = x\n", 3, "'tag' is outside any section");
+}
+END_TEST
+
+START_TEST(test_duplicate_key)
+{
+	expect_error("[forq]\nprocesses = 2\ntag = a\nprocesses = 3\n", 4,
+	             "duplicate key 'processes'");
+}
+END_TEST
+
+START_TEST(test_duplicate_section)
+{
+	expect_error("[forq]\nprocesses = 2\n[forq]\ntag = x\n", 3, "[forq] appears twice");
+	expect_error("[forq]\n[forq]\n", 2, "appears twice");
+}
+END_TEST
+
+START_TEST(test_bool_values)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1", "TRUE", "Yes"};
+	static const char *const no[] = {"false", "no", "off", "0", "False"};
+	char e[512];
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		ck_assert_int_eq(config_set(cfg, NULL, "prefork", "false", e, sizeof(e)), 0);
+		ck_assert_int_eq(config_set(cfg, NULL, "prefork", yes[i], e, sizeof(e)), 0);
+		ck_assert_msg(cfg->prefork, "'%s' is not true", yes[i]);
+	}
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		ck_assert_int_eq(config_set(cfg, NULL, "prefork", "true", e, sizeof(e)), 0);
+		ck_assert_int_eq(config_set(cfg, NULL, "prefork", no[i], e, sizeof(e)), 0);
+		ck_assert_msg(!cfg->prefork, "'%s' is not false", no[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_bad_bool)
+{
+	expect_error("[forq]\nprefork = maybe\n", 2, "prefork must be true or false, not 'maybe'");
+	expect_error("[forq]\nprefork = 2\n", 2, "prefork must be true or false");
+	expect_error("[forq]\nprefork =\n", 2, "prefork must be true or false");
+}
+END_TEST
+
+START_TEST(test_shutdown_timeout_range)
+{
+	ck_assert_int_eq(parse("[forq]\nshutdown_timeout = 0\n"), 0);
+	ck_assert_double_eq(cfg->shutdown_timeout, 0.0);
+	expect_error("[forq]\nshutdown_timeout = -1\n", 2, "shutdown_timeout");
+	expect_error("[forq]\nshutdown_timeout = 3601\n", 2, "shutdown_timeout");
+	expect_error("[forq]\nshutdown_timeout = soon\n", 2, "shutdown_timeout");
+	expect_error("[forq]\nshutdown_timeout = nan\n", 2, "shutdown_timeout");
+}
+END_TEST
+
+START_TEST(test_redis_url_schemes)
+{
+	expect_error("[forq]\nredis_url = rediss://host:6380/0\n", 2, "rediss://");
+	expect_error("[forq]\nredis_url = http://host/\n", 2, "redis:// or unix://");
+	expect_error("[forq]\nredis_url = 127.0.0.1:6379\n", 2, "redis:// or unix://");
+}
+END_TEST
+
+START_TEST(test_bad_log_settings)
+{
+	expect_error("[forq]\nlog_format = xml\n", 2, "log_format must be text or json, not 'xml'");
+	expect_error("[forq]\nlog_level = loud\n", 2, "log_level must be");
+	ck_assert_int_eq(parse("[forq]\nlog_level = warning\nlog_format = JSON\n"), 0);
+	ck_assert_int_eq(cfg->log_level, LOG_WARN);
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_JSON);
+}
+END_TEST
+
+START_TEST(test_syntax_error)
+{
+	expect_error("[forq]\nprocesses = 2\nthis line has no equals\n", 3, "syntax error");
+	expect_error("[forq\nprocesses = 2\n", 1, "syntax error");
+}
+END_TEST
+
+START_TEST(test_line_too_long)
+{
+	char text[1024];
+	char value[600];
+	memset(value, 'a', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	snprintf(text, sizeof(text), "[forq]\ntag = %s\nprocesses = 0\n", value);
+	expect_error(text, 2, "line longer than");
+	/* the line after an over-long one is still counted as the next line */
+	snprintf(text, sizeof(text), "[forq]\n; %s\nbogus = 1\n", value);
+	expect_error(text, 2, "line longer than");
+	snprintf(text, sizeof(text), "[forq]\nbogus = 1\n; %s\n", value);
+	expect_error(text, 2, "unknown key 'bogus'");
+}
+END_TEST
+
+START_TEST(test_first_error_wins)
+{
+	/* a handler error before a syntax error */
+	expect_error("[forq]\nbogus = 1\nprocesses = 0\nno equals here\n", 2,
+	             "unknown key 'bogus'");
+	/* a syntax error before handler errors */
+	expect_error("[forq]\nno equals here\nbogus = 1\nprocesses = 0\n", 2, "syntax error");
+	/* a bad value before an unknown section */
+	expect_error("[forq]\nprocesses = 0\n[bogus]\n", 2, "processes");
+	/* an unknown section before an unknown key */
+	expect_error("[bogus]\n[forq]\nnope = 1\n", 1, "unknown section [bogus]");
+}
+END_TEST
+
+START_TEST(test_comments)
+{
+	const char *text = "; leading comment\n"
+	                   "# hash comment\n"
+	                   "\n"
+	                   "[forq]   ; section comment\n"
+	                   "processes = 3 ; inline comment\n"
+	                   "# processes = 9\n"
+	                   "; tag = commented\n"
+	                   "queues = a:2, b ; weights\n";
+	ck_assert_msg(parse(text) == 0, "%s: %s", err.where, err.msg);
+	ck_assert_int_eq(cfg->processes, 3);
+	ck_assert_ptr_null(cfg->tag);
+	ck_assert_uint_eq(cfg->nqueues, 2);
+	ck_assert_str_eq(cfg->queues[1].name, "b");
+}
+END_TEST
+
+START_TEST(test_whitespace_and_crlf)
+{
+	ck_assert_int_eq(parse("[forq]\r\n  processes=5\r\ntag =  spaced  \r\n"), 0);
+	ck_assert_int_eq(cfg->processes, 5);
+	ck_assert_str_eq(cfg->tag, "spaced");
+}
+END_TEST
+
+START_TEST(test_config_set_errors)
+{
+	char e[512];
+	ck_assert_int_eq(config_set(cfg, "job", "exec", "/bin/true", e, sizeof(e)), -1);
+	ck_assert_ptr_nonnull(strstr(e, "unknown section [job]"));
+	ck_assert_int_eq(config_set(cfg, NULL, "nope", "1", e, sizeof(e)), -1);
+	ck_assert_ptr_nonnull(strstr(e, "unknown key 'nope'"));
+	ck_assert_int_eq(config_set(cfg, NULL, "tag", "", e, sizeof(e)), 0);
+	ck_assert_ptr_null(cfg->tag);
+}
+END_TEST
+
+START_TEST(test_load_overrides_win)
+{
+	char path[64];
+	write_temp(path, "[forq]\nprocesses = 2\ntag = file\n");
+	const struct config_override ov[] = {
+	    {"processes", "4", "--processes"},
+	};
+	struct config *c = config_load(path, ov, 1, &err);
+	ck_assert_msg(c != NULL, "%s: %s", err.where, err.msg);
+	ck_assert_int_eq(c->processes, 4);
+	ck_assert_str_eq(c->tag, "file"); /* untouched by overrides */
+	ck_assert_str_eq(c->path, path);
+	config_free(c);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_load_later_override_wins)
+{
+	const struct config_override ov[] = {
+	    {"processes", "3", "FORQ_PROCESSES"},
+	    {"prefork", "true", "FORQ_PREFORK"},
+	    {"processes", "5", "--processes"},
+	    {"prefork", "false", "--no-prefork"},
+	};
+	struct config *c = config_load(NULL, ov, 4, &err);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->processes, 5);
+	ck_assert(!c->prefork);
+	ck_assert_ptr_null(c->path);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_load_without_file_or_overrides)
+{
+	struct config *c = config_load(NULL, NULL, 0, &err);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->processes, 1);
+	ck_assert_str_eq(c->queues[0].name, "default");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_load_override_error_names_origin)
+{
+	const struct config_override ov[] = {
+	    {"processes", "2", "FORQ_PROCESSES"},
+	    {"processes", "0", "--processes"},
+	};
+	ck_assert_ptr_null(config_load(NULL, ov, 2, &err));
+	ck_assert_str_eq(err.where, "--processes");
+	ck_assert_ptr_nonnull(strstr(err.msg, "processes"));
+
+	const struct config_override bad_key[] = {{"nope", "1", "FORQ_NOPE"}};
+	ck_assert_ptr_null(config_load(NULL, bad_key, 1, &err));
+	ck_assert_str_eq(err.where, "FORQ_NOPE");
+	ck_assert_ptr_nonnull(strstr(err.msg, "unknown key 'nope'"));
+}
+END_TEST
+
+START_TEST(test_load_file_error_names_line)
+{
+	char path[64], where[128];
+	write_temp(path, "[forq]\nprocesses = 2\nprocesses = 3\n");
+	const struct config_override ov[] = {{"processes", "4", "--processes"}};
+	ck_assert_ptr_null(config_load(path, ov, 1, &err));
+	snprintf(where, sizeof(where), "%s:3", path);
+	ck_assert_str_eq(err.where, where);
+	ck_assert_ptr_nonnull(strstr(err.msg, "duplicate key 'processes'"));
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_parse_file)
+{
+	char path[64];
+	write_temp(path, "[forq]\nqueues = x:2, y\n");
+	ck_assert_int_eq(config_parse_file(cfg, path, &err), 0);
+	ck_assert_str_eq(cfg->path, path);
+	ck_assert_uint_eq(cfg->nqueues, 2);
+	ck_assert_str_eq(cfg->queues[0].name, "x");
+	unlink(path);
+}
+END_TEST
+
+START_TEST(test_parse_missing_file)
+{
+	const char *path = "/nonexistent/forq-test/forq.ini";
+	ck_assert_int_eq(config_parse_file(cfg, path, &err), -1);
+	ck_assert_str_eq(err.where, "/nonexistent/forq-test/forq.ini:0");
+	ck_assert_ptr_nonnull(strstr(err.msg, "cannot read"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "No such file"));
+	ck_assert_ptr_null(cfg->path);
+
+	ck_assert_ptr_null(config_load(path, NULL, 0, &err));
+	ck_assert_str_eq(err.where, "/nonexistent/forq-test/forq.ini:0");
+}
+END_TEST
+
+START_TEST(test_queues_string)
+{
+	char *s = config_queues_string(cfg);
+	ck_assert_str_eq(s, "default:1");
+	free(s);
+	ck_assert_int_eq(parse("[forq]\nqueues = critical:3, default:1\n"), 0);
+	s = config_queues_string(cfg);
+	ck_assert_str_eq(s, "critical:3, default:1");
+	free(s);
+	ck_assert_int_eq(parse("[forq]\nqueues = a,b\tc\n"), 0);
+	s = config_queues_string(cfg);
+	ck_assert_str_eq(s, "a:1, b:1, c:1");
+	free(s);
+}
+END_TEST
+
+START_TEST(test_indented_keys_are_layout)
+{
+	ck_assert_int_eq(parse("[forq]\nprocesses = 2\n  tag = x\n\tshutdown_timeout = 5\n"), 0);
+	ck_assert_int_eq(cfg->processes, 2);
+	ck_assert_str_eq(cfg->tag, "x");
+	ck_assert(cfg->shutdown_timeout == 5.0);
+	expect_error("  [forq]\n  bogus = 1\n", 2, "unknown key 'bogus'");
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("values");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_empty_text_keeps_defaults);
+	tcase_add_test(tc, test_full_section);
+	tcase_add_test(tc, test_unix_socket_url);
+	tcase_add_test(tc, test_processes_auto);
+	tcase_add_test(tc, test_processes_number_clears_auto);
+	tcase_add_test(tc, test_weighted_queues_keep_order);
+	tcase_add_test(tc, test_unweighted_queues_strict_order);
+	tcase_add_test(tc, test_all_weights_one_is_unweighted);
+	tcase_add_test(tc, test_queues_replace_not_append);
+	tcase_add_test(tc, test_bool_values);
+	tcase_add_test(tc, test_comments);
+	tcase_add_test(tc, test_whitespace_and_crlf);
+	tcase_add_test(tc, test_queues_string);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_processes_range);
+	tcase_add_test(tc, test_bad_queue_weight);
+	tcase_add_test(tc, test_bad_queue_name);
+	tcase_add_test(tc, test_duplicate_queue);
+	tcase_add_test(tc, test_unknown_key);
+	tcase_add_test(tc, test_unknown_section);
+	tcase_add_test(tc, test_key_outside_section);
+	tcase_add_test(tc, test_duplicate_key);
+	tcase_add_test(tc, test_duplicate_section);
+	tcase_add_test(tc, test_bad_bool);
+	tcase_add_test(tc, test_shutdown_timeout_range);
+	tcase_add_test(tc, test_redis_url_schemes);
+	tcase_add_test(tc, test_bad_log_settings);
+	tcase_add_test(tc, test_syntax_error);
+	tcase_add_test(tc, test_line_too_long);
+	tcase_add_test(tc, test_first_error_wins);
+	tcase_add_test(tc, test_config_set_errors);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("load");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_load_overrides_win);
+	tcase_add_test(tc, test_load_later_override_wins);
+	tcase_add_test(tc, test_load_without_file_or_overrides);
+	tcase_add_test(tc, test_load_override_error_names_origin);
+	tcase_add_test(tc, test_load_file_error_names_line);
+	tcase_add_test(tc, test_parse_file);
+	tcase_add_test(tc, test_parse_missing_file);
+	tcase_add_test(tc, test_indented_keys_are_layout);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(make_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
