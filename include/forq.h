@@ -92,6 +92,9 @@ struct forq_host {
 /* Exported even when a plugin builds with -fvisibility=hidden. */
 #define FORQ_EXPORT __attribute__((visibility("default")))
 
+/* Declared here so that C++ gives the definition external linkage too. */
+FORQ_EXPORT extern const unsigned forq_plugin_api_version;
+
 /* Put this once in the plugin, at file scope. */
 #define FORQ_PLUGIN_API FORQ_EXPORT const unsigned forq_plugin_api_version = FORQ_API_VERSION
 

@@ -194,8 +194,10 @@ int cli_parse(struct cli *cli, int argc, char **argv, cli_getenv_fn env, char *e
 	int c;
 
 	cli->cmd = CLI_RUN;
-	if (env_overrides(cli, env, err, n))
+	if (env_overrides(cli, env, err, n)) {
+		cli->env_error = true;
 		return -1;
+	}
 	optind = 0; /* full reset, so the parser can run more than once */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+C:P:q:r:t:g:e:vnVh", long_options, NULL)) != -1) {

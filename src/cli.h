@@ -5,6 +5,7 @@
 #ifndef FORQ_CLI_H
 #define FORQ_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -21,6 +22,7 @@ struct cli {
 	size_t nov;
 	char *owned[CLI_MAX_OVERRIDES]; /* values built here, freed by cli_free */
 	size_t nowned;
+	bool env_error; /* the error came from the environment: exit 78, not 64 */
 };
 
 typedef const char *(*cli_getenv_fn)(const char *name);

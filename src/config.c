@@ -386,7 +386,9 @@ static int parse_handler(void *user, const char *section, const char *key, const
 		parse_fail(st, "'%s' is outside any section; put it under [forq]", key);
 		return 1;
 	}
-	if (strcmp(section, "forq"))
+	char sec[64];
+	snprintf(sec, sizeof(sec), "%s", section);
+	if (strcmp(util_trim(sec), "forq"))
 		return 1; /* already reported by check_section_line */
 	if (!(d = option_find(key))) {
 		parse_fail(st, "unknown key '%s' in [forq]", key);

@@ -42,9 +42,10 @@ int main(int argc, char **argv)
 	proctitle_init(argc, argv);
 	if (cli_parse(&cli, argc, argv, env_lookup, err, sizeof(err))) {
 		fprintf(stderr, "forq: %s\n", err);
-		cli_usage(stderr);
+		if (!cli.env_error)
+			cli_usage(stderr);
 		cli_free(&cli);
-		return CONFIG_EXIT_USAGE;
+		return cli.env_error ? CONFIG_EXIT_CONFIG : CONFIG_EXIT_USAGE;
 	}
 	switch (cli.cmd) {
 	case CLI_HELP:

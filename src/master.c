@@ -65,6 +65,7 @@ struct master {
 	struct config *cfg;
 	const struct cli *cli;
 	struct plugin_set *plugins; /* prefork only */
+	char *pidfile;              /* as written at start */
 	struct scoreboard sb;
 	enum master_state state;
 	int stop_requests;
@@ -287,6 +288,7 @@ static void master_child_exited(struct master *m, struct child *c, int status)
 			  "aborted, old workers kept", LF_INT("worker", s->index));
 		for (struct child *o = m->children; o; o = o->next)
 			o->gen = m->gen; /* nothing older is left to replace */
+		m->rolling = false;
 	} else if (s->cur == c) {
 		s->cur = NULL;
 		s->restarts++;
@@ -494,6 +496,8 @@ static void master_reload(struct master *m)
 								  nc->plugins, nc->nplugins)))
 		log_warn("preforked plugins cannot change on reload; restart forq to change them");
 	if (nc->prefork != m->cfg->prefork) {
+		if (!m->cfg->prefork)
+			log_warn("prefork cannot be turned on by a reload; restart forq");
 		nc->prefork = m->cfg->prefork; /* what the master holds decides */
 	}
 	log_setup(nc->log_level, nc->log_format);
@@ -535,6 +539,7 @@ static void master_stop(struct master *m, int signum)
 		for (int i = 0; i < CONFIG_PROCESSES_MAX; i++)
 			ev_timer_stop(m->loop, &m->slots[i].respawn_w);
 		master_signal_children(m, SIGTERM);
+		ev_timer_stop(m->loop, &m->kill_w);
 		ev_timer_set(&m->kill_w, grace, 0.0);
 	} else if (m->stop_requests == 2) {
 		log_warn("fast stop: workers abandon their jobs now",
@@ -660,9 +665,13 @@ static int master_prepare(struct master *m)
 		}
 		log_info("plugins preloaded", LF_INT("plugins", plugin_set_count(m->plugins)));
 	}
-	if (m->cfg->pidfile && pidfile_write(m->cfg->pidfile, m->pid)) {
-		log_error("cannot write pid file", LF_STR("file", m->cfg->pidfile), LF_ERRNO());
-		return 1;
+	if (m->cfg->pidfile) {
+		if (pidfile_write(m->cfg->pidfile, m->pid)) {
+			log_error("cannot write pid file", LF_STR("file", m->cfg->pidfile), LF_ERRNO());
+			return 1;
+		}
+		/* The file we wrote is the one we remove, whatever a reload says. */
+		m->pidfile = xstrdup(m->cfg->pidfile);
 	}
 	if (m->cfg->user && privs_drop(m->cfg->user, err, sizeof(err))) {
 		log_error("cannot drop privileges", LF_STR("error", err));
@@ -700,8 +709,9 @@ static void master_free(struct master *m)
 		ev_loop_destroy(m->loop);
 	scoreboard_destroy(&m->sb);
 	plugin_set_free(m->plugins);
-	if (m->cfg && m->cfg->pidfile)
-		pidfile_remove(m->cfg->pidfile, m->pid);
+	if (m->pidfile)
+		pidfile_remove(m->pidfile, m->pid);
+	free(m->pidfile);
 	config_free(m->cfg);
 	free(m);
 }

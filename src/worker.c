@@ -136,6 +136,8 @@ int worker_main(const struct worker_args *a)
 	log_set_role("worker", a->slot);
 	snprintf(idx, sizeof(idx), "%d", a->slot);
 	setenv("FORQ_WORKER_INDEX", idx, 1);
+	if (a->cfg->environment)
+		setenv("FORQ_ENV", a->cfg->environment, 1);
 	a->cell->pid = (int32_t)getpid();
 	worker_set_state(&w, SB_BOOTING);
 	w.loop = ev_loop_new(EVFLAG_AUTO);

@@ -263,7 +263,7 @@ def test_check_prints_configuration_ok_and_env_precedence(tmpdir_path):
     r = run("-n", env={"FORQ_CONFIG": path})
     assert r.returncode == 0
     r = run("-n", env={"FORQ_PROCESSES": "zero"})
-    assert r.returncode == 64 and "FORQ_PROCESSES" in r.stderr
+    assert r.returncode == 78 and "FORQ_PROCESSES" in r.stderr
     r = run("-n", "-r", "/nonexistent/plugin.so")
     assert r.returncode == 78 and "/nonexistent/plugin.so" in r.stderr
 

@@ -174,6 +174,7 @@ END_TEST
 START_TEST(test_stray_argument)
 {
 	ck_assert_int_eq(PARSE("stray"), -1);
+	ck_assert(!cli.env_error);
 	ck_assert_ptr_nonnull(strstr(err, "unexpected argument 'stray'"));
 	cli_free(&cli);
 	/* options after a positional are not permuted in front of it */
@@ -408,6 +409,7 @@ START_TEST(test_bad_env_value)
 	fake_env = env;
 	ck_assert_int_eq(PARSE(), -1);
 	ck_assert_ptr_nonnull(strstr(err, "FORQ_PROCESSES"));
+	ck_assert(cli.env_error); /* a configuration error (78), not usage (64) */
 	cli_free(&cli);
 	/* the environment is checked even when the command line overrides it */
 	ck_assert_int_eq(PARSE("-P", "2"), -1);

@@ -530,6 +530,8 @@ START_TEST(test_indented_keys_are_layout)
 	ck_assert_str_eq(cfg->tag, "x");
 	ck_assert(cfg->shutdown_timeout == 5.0);
 	expect_error("  [forq]\n  bogus = 1\n", 2, "unknown key 'bogus'");
+	/* blanks inside the brackets name the same section, keys still checked */
+	expect_error("[ forq ]\nprocesses = 0\n", 2, "processes must be");
 }
 END_TEST
 
