@@ -250,6 +250,103 @@ static const struct option_def option_table[] = {
 	{"pidfile", set_string, OFF(pidfile), 0, 0, ""},
 };
 
+char **config_split_argv(const char *cmd, char *err, size_t n)
+{
+	char **argv = NULL, *word = xmalloc(strlen(cmd) + 1);
+	size_t argc = 0, len = 0;
+	bool in_word = false;
+	char quote = 0;
+
+	for (const char *p = cmd;; p++) {
+		char ch = *p;
+		if (!ch || (!quote && (ch == ' ' || ch == '\t'))) {
+			if (quote) {
+				seterr(err, n, "unterminated %c quote in '%s'", quote, cmd);
+				goto out_bad;
+			}
+			if (in_word) {
+				argv = xrealloc(argv, (argc + 2) * sizeof(*argv));
+				argv[argc++] = xstrndup(word, len);
+				argv[argc] = NULL;
+				len = 0;
+				in_word = false;
+			}
+			if (!ch)
+				break;
+			continue;
+		}
+		in_word = true;
+		if (quote == '\'' ) {
+			if (ch == '\'')
+				quote = 0;
+			else
+				word[len++] = ch;
+		} else if (ch == '\\' && p[1]) {
+			word[len++] = *++p;
+		} else if (quote == '"' && ch == '"') {
+			quote = 0;
+		} else if (!quote && (ch == '"' || ch == '\'')) {
+			quote = ch;
+		} else {
+			word[len++] = ch;
+		}
+	}
+	free(word);
+	if (!argc) {
+		seterr(err, n, "empty command");
+		return NULL;
+	}
+	return argv;
+out_bad:
+	free(word);
+	config_free_argv(argv);
+	return NULL;
+}
+
+void config_free_argv(char **argv)
+{
+	for (size_t i = 0; argv && argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}
+
+const struct config_job *config_find_job(const struct config *c, const char *job_class)
+{
+	for (size_t i = 0; i < c->njobs; i++)
+		if (!strcmp(c->jobs[i].name, job_class))
+			return &c->jobs[i];
+	return NULL;
+}
+
+/* [job "Class"] keys: parsed into the section's struct config_job. */
+static int job_set(struct config_job *j, const char *key, const char *v, char *err, size_t n)
+{
+	long l;
+	if (!strcmp(key, "exec")) {
+		char **argv = config_split_argv(v, err, n);
+		if (!argv)
+			return -1;
+		config_free_argv(j->argv);
+		j->argv = argv;
+	} else if (!strcmp(key, "timeout")) {
+		if (util_parse_double(v, 0, 604800, &j->timeout)) {
+			seterr(err, n, "timeout must be a number of seconds from 0 to 604800, not '%s'",
+			       v);
+			return -1;
+		}
+	} else if (!strcmp(key, "retry")) {
+		if (util_parse_long(v, 0, 1000, &l)) {
+			seterr(err, n, "retry must be a whole number from 0 to 1000, not '%s'", v);
+			return -1;
+		}
+		j->retry = (int)l;
+	} else {
+		seterr(err, n, "unknown key '%s' in [job \"%s\"]", key, j->name);
+		return -1;
+	}
+	return 0;
+}
+
 static const struct option_def *option_find(const char *key)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(option_table); i++)
@@ -281,6 +378,11 @@ void config_free(struct config *c)
 	free(c->user);
 	free(c->environment);
 	free(c->pidfile);
+	for (size_t i = 0; i < c->njobs; i++) {
+		free(c->jobs[i].name);
+		config_free_argv(c->jobs[i].argv);
+	}
+	free(c->jobs);
 	free(c);
 }
 
@@ -310,7 +412,37 @@ struct parse_state {
 	char err[512];
 	bool seen[ARRAY_SIZE(option_table)];
 	bool in_section;
+	unsigned *job_seen; /* per job section: bit per key already set */
 };
+
+/* Splits a section header body ('forq' or 'job "Name"') into its kind and
+ * name; -1 when it has neither shape. */
+static int section_split(const char *raw, char *kind, size_t kn, char *name, size_t nn)
+{
+	char buf[256];
+	snprintf(buf, sizeof(buf), "%s", raw);
+	char *s = util_trim(buf), *sp = s + strcspn(s, " \t");
+	name[0] = '\0';
+	if (*sp) {
+		*sp++ = '\0';
+		sp = util_trim(sp);
+		size_t len = strlen(sp);
+		if (len < 3 || sp[0] != '"' || sp[len - 1] != '"' || memchr(sp + 1, '"', len - 2))
+			return -1;
+		sp[len - 1] = '\0';
+		snprintf(name, nn, "%s", sp + 1);
+	}
+	snprintf(kind, kn, "%s", s);
+	return 0;
+}
+
+static struct config_job *job_find_mut(struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->njobs; i++)
+		if (!strcmp(c->jobs[i].name, name))
+			return &c->jobs[i];
+	return NULL;
+}
 
 static void parse_fail(struct parse_state *st, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -338,14 +470,30 @@ static void check_section_line(struct parse_state *st, const char *line)
 		n = sizeof(buf) - 1;
 	memcpy(buf, line + 1, n);
 	buf[n] = '\0';
-	char *name = util_trim(buf);
-	if (strcmp(name, "forq")) {
-		parse_fail(st, "unknown section [%s]", name);
+	char kind[64], name[200];
+	if (section_split(buf, kind, sizeof(kind), name, sizeof(name))) {
+		parse_fail(st, "bad section header [%s] (expected [forq] or [job \"Class\"])",
+			   util_trim(buf));
 		return;
 	}
-	if (st->in_section)
-		parse_fail(st, "section [forq] appears twice");
-	st->in_section = true;
+	if (!strcmp(kind, "forq") && !name[0]) {
+		if (st->in_section)
+			parse_fail(st, "section [forq] appears twice");
+		st->in_section = true;
+	} else if (!strcmp(kind, "job") && name[0]) {
+		struct config *c = st->c;
+		if (job_find_mut(c, name)) {
+			parse_fail(st, "section [job \"%s\"] appears twice", name);
+			return;
+		}
+		c->jobs = xrealloc(c->jobs, (c->njobs + 1) * sizeof(*c->jobs));
+		c->jobs[c->njobs] = (struct config_job){xstrdup(name), NULL, 0.0, -1};
+		st->job_seen = xrealloc(st->job_seen, (c->njobs + 1) * sizeof(*st->job_seen));
+		st->job_seen[c->njobs] = 0;
+		c->njobs++;
+	} else {
+		parse_fail(st, "unknown section [%s]", util_trim(buf));
+	}
 }
 
 static char *parse_reader(char *str, int num, void *stream)
@@ -386,9 +534,28 @@ static int parse_handler(void *user, const char *section, const char *key, const
 		parse_fail(st, "'%s' is outside any section; put it under [forq]", key);
 		return 1;
 	}
-	char sec[64];
-	snprintf(sec, sizeof(sec), "%s", section);
-	if (strcmp(util_trim(sec), "forq"))
+	char kind[64], name[200];
+	if (section_split(section, kind, sizeof(kind), name, sizeof(name)))
+		return 1; /* already reported by check_section_line */
+	if (!strcmp(kind, "job") && name[0]) {
+		struct config_job *j = job_find_mut(st->c, name);
+		static const char *const job_keys[] = {"exec", "timeout", "retry"};
+		if (!j)
+			return 1;
+		unsigned *seen = &st->job_seen[j - st->c->jobs];
+		for (unsigned i = 0; i < ARRAY_SIZE(job_keys); i++)
+			if (!strcmp(key, job_keys[i])) {
+				if (*seen & (1u << i)) {
+					parse_fail(st, "duplicate key '%s' in [job \"%s\"]", key, name);
+					return 1;
+				}
+				*seen |= 1u << i;
+			}
+		if (job_set(j, key, value, err, sizeof(err)))
+			parse_fail(st, "%s", err);
+		return 1;
+	}
+	if (strcmp(kind, "forq") || name[0])
 		return 1; /* already reported by check_section_line */
 	if (!(d = option_find(key))) {
 		parse_fail(st, "unknown key '%s' in [forq]", key);
@@ -409,6 +576,7 @@ int config_parse_string(struct config *c, const char *text, const char *name,
 {
 	struct parse_state st = {.c = c, .name = name, .p = text};
 	int rc = ini_parse_stream(parse_reader, &st, parse_handler, &st);
+	free(st.job_seen);
 	if (rc < 0) {
 		snprintf(err->where, sizeof(err->where), "%s", name);
 		snprintf(err->msg, sizeof(err->msg), "cannot parse (out of memory)");

@@ -20,6 +20,14 @@ struct config_queue {
 	int weight;
 };
 
+/* A [job "Class"] section: how forq runs jobs of that class. */
+struct config_job {
+	char *name;       /* the Sidekiq class */
+	char **argv;      /* exec = ... split without a shell; NULL-terminated, or NULL */
+	double timeout;   /* seconds; 0 = no limit */
+	int retry;        /* default retry limit for payloads with "retry": true; -1 = 25 */
+};
+
 struct config {
 	char *path; /* file it was read from, NULL when none */
 	char *redis_url;
@@ -38,6 +46,8 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format;
 	char *pidfile;
+	struct config_job *jobs;
+	size_t njobs;
 };
 
 /* Where the error is ("file:line", "FORQ_PROCESSES", "--processes") and what. */
@@ -71,6 +81,16 @@ int config_parse_file(struct config *c, const char *path, struct config_error *e
  * order. Returns a config the caller frees, or NULL with err filled. */
 struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
 			   struct config_error *err);
+
+/* The [job] section for a class, or NULL. */
+const struct config_job *config_find_job(const struct config *c, const char *job_class);
+
+/* Splits a command line into a NULL-terminated argv without a shell:
+ * white space separates words; "..." and '...' quote; backslash escapes the
+ * next character outside single quotes. NULL with err for an unterminated
+ * quote or an empty command. Free with config_free_argv. */
+char **config_split_argv(const char *cmd, char *err, size_t errlen);
+void config_free_argv(char **argv);
 
 /* Queue list in text form ("critical:3, default:1"), caller frees. */
 char *config_queues_string(const struct config *c);

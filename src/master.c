@@ -17,18 +17,25 @@
 
 #include "backoff.h"
 #include "cpus.h"
+#include "ident.h"
+#include "job.h"
 #include "log.h"
 #include "pidfile.h"
 #include "plugin.h"
 #include "privs.h"
+#include "poller.h"
 #include "process.h"
 #include "proctitle.h"
+#include "rds.h"
+#include "recover.h"
+#include "registry.h"
 #include "scoreboard.h"
 #include "util.h"
 #include "worker.h"
 
 #define HARD_KILL_GRACE 3.0 /* seconds after shutdown_timeout before KILL */
 #define FAST_STOP_GRACE 2.0 /* seconds after a second stop signal before KILL */
+#define LEAVE_TIMEOUT 2.0   /* seconds to wait for Redis when leaving */
 
 enum master_state { M_RUNNING, M_QUIET, M_STOPPING };
 enum child_state { C_STARTING, C_READY, C_RETIRING };
@@ -46,6 +53,7 @@ struct child {
 	double started, ready_at;
 	int ready_fd;
 	ev_io ready_w;
+	uint32_t flushed_done, flushed_failed; /* stats already counted */
 };
 
 struct slot {
@@ -81,10 +89,21 @@ struct master {
 	struct slot slots[CONFIG_PROCESSES_MAX];
 	ev_signal sigs[10];
 	ev_timer kill_w;
+	/* Redis side: this node as a Sidekiq process */
+	char identity[320];
+	struct rdsurl url;
+	struct rds_async *rds;
+	struct registry *reg;
+	struct poller *poller;
+	struct recover *rec;
+	ev_timer beat_w, leave_w;
+	long long stat_processed, stat_failed; /* not yet flushed to Redis */
+	bool leaving;
 };
 
 static void master_spawn(struct master *m, struct slot *s, bool replacement);
 static void master_roll_step(struct master *m);
+static void master_maybe_finish(struct master *m);
 
 static const char *master_state_name(const struct master *m)
 {
@@ -154,7 +173,44 @@ static void master_unlink_child(struct master *m, struct child *c)
 		close(c->ready_fd);
 		c->ready_fd = -1;
 	}
-	scoreboard_release(&m->sb, c->cell);
+}
+
+/* Adds what a worker counted since the last look to the pending stats. */
+static void master_collect_stats(struct master *m, struct child *c)
+{
+	struct sb_cell *cell = scoreboard_cell(&m->sb, c->cell);
+	uint32_t done = cell->jobs_done, failed = cell->jobs_failed;
+	m->stat_processed += (uint32_t)(done - c->flushed_done);
+	m->stat_failed += (uint32_t)(failed - c->flushed_failed);
+	c->flushed_done = done;
+	c->flushed_failed = failed;
+}
+
+/* A dead worker's lane (its working list) is recovered before the lane can
+ * be used again; recover_done releases it. */
+static void master_recover(struct master *m, struct child *c, int status)
+{
+	struct sb_cell *cell = scoreboard_cell(&m->sb, c->cell);
+	enum recover_mode mode = RECOVER_BACK;
+	int retry = -1;
+	master_collect_stats(m, c);
+	if (cell->timeout_armed && WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
+		const struct config_job *cj = config_find_job(m->cfg, cell->job_class);
+		mode = RECOVER_TIMEOUT;
+		retry = cj ? cj->retry : -1;
+	} else if (m->state == M_STOPPING) {
+		mode = RECOVER_FRONT;
+	}
+	cell->pid = -1; /* reserved until recovered */
+	recover_lane(m->rec, c->cell, mode, retry >= 0 ? retry : JOB_MAX_RETRIES_DEFAULT);
+}
+
+static void master_on_recovered(void *priv, int lane, long long jobs)
+{
+	struct master *m = priv;
+	(void)jobs;
+	scoreboard_release(&m->sb, lane);
+	master_maybe_finish(m);
 }
 
 static void master_retire(struct child *c, const char *why)
@@ -228,8 +284,7 @@ static void master_check_fail_fast(struct master *m)
 	ev_timer_start(m->loop, &m->kill_w);
 	for (int i = 0; i < CONFIG_PROCESSES_MAX; i++)
 		ev_timer_stop(m->loop, &m->slots[i].respawn_w);
-	if (!m->children)
-		ev_break(m->loop, EVBREAK_ALL);
+	master_maybe_finish(m);
 }
 
 /* Decides what a slot does after its serving worker exited. */
@@ -278,6 +333,7 @@ static void master_child_exited(struct master *m, struct child *c, int status)
 	bool expected = c->state == C_RETIRING || m->state == M_STOPPING;
 
 	master_unlink_child(m, c);
+	master_recover(m, c, status);
 	process_describe_status(status, how, sizeof(how));
 	log_at(clean || expected ? LOG_INFO : LOG_WARN, "worker exited", LF_INT("worker", c->slot),
 	       LF_INT("child", c->pid), LF_STR("status", how),
@@ -314,8 +370,8 @@ static void master_reap(struct master *m)
 	if (pid < 0 && errno != ECHILD)
 		log_warn("waitpid failed", LF_ERRNO());
 	master_update_title(m);
-	if (m->state == M_STOPPING && !m->children)
-		ev_break(m->loop, EVBREAK_ALL);
+	if (m->state == M_STOPPING)
+		master_maybe_finish(m);
 	else
 		master_roll_step(m);
 }
@@ -341,12 +397,16 @@ static int master_child_main(void *arg)
 	for (size_t i = 0; i < ARRAY_SIZE(m->sigs); i++)
 		ev_signal_stop(m->loop, &m->sigs[i]);
 	ev_loop_destroy(m->loop); /* closes our copy of the epoll and wakeup fds */
+	rds_async_forget(m->rds);  /* closes our copy of the master's socket */
 	m->loop = NULL;
 	struct worker_args wa = {
 		.cfg = m->cfg,
+		.redis = &m->url,
+		.identity = m->identity,
 		.plugins = m->plugins,
 		.cell = scoreboard_cell(&m->sb, x->c->cell),
 		.slot = x->c->slot,
+		.lane = x->c->cell,
 		.ready_fd = x->ready_wfd,
 		.master_pid = m->pid,
 	};
@@ -554,10 +614,9 @@ static void master_stop(struct master *m, int signum)
 		return;
 	}
 	master_update_title(m);
-	if (!m->children)
-		ev_break(m->loop, EVBREAK_ALL);
-	else
+	if (m->children)
 		ev_timer_start(m->loop, &m->kill_w);
+	master_maybe_finish(m);
 }
 
 static void master_quiet(struct master *m, int signum)
@@ -570,6 +629,8 @@ static void master_quiet(struct master *m, int signum)
 		 LF_STR("signal", sigabbrev_np(signum)));
 	for (int i = 0; i < CONFIG_PROCESSES_MAX; i++)
 		ev_timer_stop(m->loop, &m->slots[i].respawn_w);
+	poller_stop(m->poller); /* Sidekiq's quiet stops its poller too */
+	registry_beat(m->reg);  /* show quiet in the Web UI now, not in 5 s */
 	master_signal_children(m, SIGTSTP);
 	master_update_title(m);
 }
@@ -652,11 +713,133 @@ static void master_watch_signals(struct master *m)
 	signal(SIGWINCH, SIG_IGN);
 }
 
+/* ---- Redis side: registry, poller, leaving ------------------------------ */
+
+static long proc_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = 0;
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+static void master_registry_state(void *priv, struct registry_state *st)
+{
+	struct master *m = priv;
+	st->rss_kb = proc_rss_kb(m->pid);
+	for (struct child *c = m->children; c; c = c->next) {
+		st->busy += scoreboard_cell(&m->sb, c->cell)->state == SB_BUSY;
+		st->rss_kb += proc_rss_kb(c->pid);
+		master_collect_stats(m, c);
+	}
+	st->concurrency = m->target;
+	st->quiet = m->state != M_RUNNING;
+	st->processed = m->stat_processed;
+	st->failed = m->stat_failed;
+}
+
+static void master_registry_flushed(void *priv, long long processed, long long failed)
+{
+	struct master *m = priv;
+	m->stat_processed -= processed;
+	m->stat_failed -= failed;
+}
+
+/* Signals from the Web UI's Quiet/Stop buttons and the API. */
+static void master_registry_signal(void *priv, const char *name)
+{
+	struct master *m = priv;
+	log_info("signal from redis", LF_STR("signal", name));
+	if (!strcmp(name, "TSTP") || !strcmp(name, "USR1"))
+		master_quiet(m, SIGTSTP);
+	else if (!strcmp(name, "TERM") || !strcmp(name, "INT"))
+		master_stop(m, SIGTERM);
+	else if (!strcmp(name, "TTIN"))
+		master_dump(m);
+	else
+		log_warn("unknown signal from redis ignored", LF_STR("signal", name));
+}
+
+static void master_on_beat(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = ev_userdata(loop);
+	(void)t;
+	(void)revents;
+	registry_beat(m->reg);
+}
+
+static void master_on_redis(bool up, void *priv)
+{
+	struct master *m = priv;
+	if (!up)
+		return;
+	registry_beat(m->reg);
+	recover_resume(m->rec);
+	if (m->leaving)
+		master_maybe_finish(m);
+}
+
+static void master_left(void *priv)
+{
+	struct master *m = priv;
+	ev_break(m->loop, EVBREAK_ALL);
+}
+
+static void master_on_leave_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	log_warn("redis did not answer; leaving without deregistering");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Stopping ends once every worker is gone and every lane recovered: then
+ * the last stats go out and the node leaves the registry (bounded wait). */
+static void master_maybe_finish(struct master *m)
+{
+	if (m->state != M_STOPPING || m->children || m->leaving)
+		return;
+	if (recover_pending(m->rec) && rds_async_is_up(m->rds))
+		return; /* master_on_recovered calls us again */
+	m->leaving = true;
+	poller_stop(m->poller);
+	ev_timer_stop(m->loop, &m->beat_w);
+	ev_timer_set(&m->leave_w, LEAVE_TIMEOUT, 0.0);
+	ev_timer_start(m->loop, &m->leave_w);
+	registry_beat(m->reg);
+	registry_leave(m->reg, master_left, m);
+}
+
+static int master_start_redis(struct master *m)
+{
+	struct registry_hooks hooks = {master_registry_state, master_registry_signal,
+				       master_registry_flushed, m};
+	m->rds = rds_async_new(m->loop, &m->url, "master", master_on_redis, m);
+	m->reg = registry_new(m->loop, m->rds, m->identity, m->cfg, util_now_wall(), &hooks);
+	m->poller = poller_new(m->loop, m->rds, REGISTRY_BEAT);
+	m->rec = recover_new(m->rds, m->identity, master_on_recovered, m);
+	ev_timer_init(&m->beat_w, master_on_beat, REGISTRY_BEAT, REGISTRY_BEAT);
+	ev_timer_start(m->loop, &m->beat_w);
+	ev_timer_init(&m->leave_w, master_on_leave_timeout, 0.0, 0.0);
+	return 0;
+}
+
 /* ---- start and run ---------------------------------------------------- */
 
 static int master_prepare(struct master *m)
 {
 	char err[512];
+	if (rdsurl_parse(m->cfg->redis_url, &m->url, err, sizeof(err))) {
+		log_error("bad redis URL", LF_STR("error", err));
+		return CONFIG_EXIT_CONFIG;
+	}
 	if (m->cfg->prefork && m->cfg->nplugins) {
 		m->plugins = plugin_set_load(m->cfg->plugins, m->cfg->nplugins, err, sizeof(err));
 		if (!m->plugins || plugin_set_before_fork(m->plugins, err, sizeof(err))) {
@@ -705,6 +888,10 @@ static void master_free(struct master *m)
 			close(c->ready_fd);
 		free(c);
 	}
+	recover_free(m->rec);
+	poller_free(m->poller);
+	registry_free(m->reg);
+	rds_async_free(m->rds);
 	if (m->loop)
 		ev_loop_destroy(m->loop);
 	scoreboard_destroy(&m->sb);
@@ -730,7 +917,9 @@ int master_run(struct config *cfg, const struct cli *cli)
 	if (cfg->processes_auto)
 		cfg->processes = cpus_usable();
 	m->target = m->initial_slots = cfg->processes;
+	ident_node(m->identity, sizeof(m->identity));
 	log_info("forq starting", LF_STR("version", FORQ_VERSION), LF_INT("processes", m->target),
+		 LF_STR("identity", m->identity),
 		 LF_BOOL("prefork", cfg->prefork), LF_STR("queues", queues),
 		 LF_STR("config", cfg->path ? cfg->path : "(none)"));
 	free(queues);
@@ -746,6 +935,7 @@ int master_run(struct config *cfg, const struct cli *cli)
 	ev_set_userdata(m->loop, m);
 	master_init_slots(m);
 	master_watch_signals(m);
+	master_start_redis(m);
 	for (int i = 0; i < m->target && m->state == M_RUNNING; i++)
 		master_spawn(m, &m->slots[i], false);
 	master_update_title(m);

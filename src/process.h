@@ -17,6 +17,15 @@ typedef int (*process_child_fn)(void *arg);
  * Returns the child's pid in the parent, or -1 (errno) if fork failed. */
 pid_t process_spawn(process_child_fn fn, void *arg);
 
+/* Starts argv (PATH searched, no shell) in its own process group with
+ * stdin, stdout and stderr on new pipes (*in_fd is our write end, *out_fd
+ * and *err_fd our read ends; all non-blocking and close-on-exec) and the
+ * extra environment env ("NAME=value", NULL-terminated). The program gets
+ * SIGKILL if its parent dies, and no descriptor of ours beyond the three.
+ * Returns its pid, or -1 (errno). */
+pid_t process_spawn_exec(char *const *argv, char *const *env, int *in_fd, int *out_fd,
+			 int *err_fd);
+
 void process_unblock_signals(void);
 /* Sends sig to the child's whole process group (and to pid itself in case it
  * has not yet made its group). */

@@ -15,7 +15,9 @@ struct sb_cell {
 	volatile int32_t state; /* enum sb_state, written by the worker */
 	int32_t slot;
 	int32_t pid;            /* 0 = cell unused; written by the master */
-	uint32_t jobs_done;
+	uint32_t jobs_done;     /* executions, successful or not (stat:processed) */
+	uint32_t jobs_failed;   /* executions that failed (stat:failed) */
+	int32_t timeout_armed;  /* a plugin handler runs under SIGALRM */
 	double job_started;     /* wall clock, when state is SB_BUSY */
 	double last_tick;       /* monotonic, worker's last loop turn */
 	char job_class[96];

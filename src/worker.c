@@ -1,7 +1,9 @@
-/* worker: a libev loop that owns the worker's signals (TERM/QUIT stop,
- * TSTP/USR1 quiet, TTIN state dump, INT ignored because the master translates
- * it) and watches for the master's death. Readiness is reported to the
- * master over a pipe once plugins are initialised. */
+/* worker: one job at a time. A job moves atomically from its queue into this
+ * worker's working list (fetch.lua) and leaves it only in the script that
+ * writes its outcome (finish.lua) or puts it back (requeue.lua). Redis calls
+ * are synchronous with timeouts; the blocking fetch waits at most
+ * FETCH_BLOCK seconds, so signals (handled by the libev loop between calls)
+ * take effect within that time while idle. */
 #include "worker.h"
 
 #include <ev.h>
@@ -11,27 +13,61 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "handler.h"
+#include "job.h"
+#include "keys.h"
 #include "log.h"
 #include "process.h"
 #include "proctitle.h"
+#include "queues.h"
+#include "rds.h"
 #include "util.h"
 
 #define WORKER_PARENT_CHECK 1.0 /* seconds between master-alive checks */
+#define FETCH_BLOCK 2           /* seconds a blocking fetch waits (Sidekiq's) */
+#define RDS_TIMEOUT 5.0         /* any call, including the blocking fetch */
+#define RECONNECT_MIN 0.1
+#define RECONNECT_MAX 5.0
+
+/* An outcome not yet written to Redis (written again after reconnect). */
+struct pending {
+	bool active;
+	char *payload;    /* as fetched (in the working list) */
+	const char *what; /* ack | retry | dead | discard | requeue */
+	char *stored;     /* retry/dead payload */
+	double score;
+};
 
 struct worker {
 	const struct worker_args *a;
 	struct ev_loop *loop;
 	struct plugin_set *own_plugins; /* loaded here when not preforked */
+	struct handler_env henv;
 	ev_signal sig_term, sig_quit, sig_tstp, sig_usr1, sig_ttin;
-	ev_timer tick;
+	ev_timer tick, sleep_w, shutdown_w;
 	double started;
-	bool quiet, stopping;
+	bool quiet, stopping, busy, redis_down_logged;
+	int term_count;
+	double backoff;
+	struct rds *r;
+	char tid[16];
+	char *k_working, *k_work, *k_workers;
+	char **k_queues; /* queue:<name> for each configured queue */
+	size_t *order;     /* scratch: fetch order, one per queue */
+	const char **argv; /* scratch: fetch.lua arguments */
+	struct pending pend;
 };
 
-static void worker_set_state(struct worker *w, enum sb_state s)
+static void worker_set_state(struct worker *w, enum sb_state s, const char *detail)
 {
 	w->a->cell->state = s;
-	proctitle_set("forq: worker[%d] %s", w->a->slot, scoreboard_state_name(s));
+	proctitle_set("forq: worker[%d] %s%s%s", w->a->slot, scoreboard_state_name(s),
+		      detail ? " " : "", detail ? detail : "");
+}
+
+static void worker_idle_state(struct worker *w)
+{
+	worker_set_state(w, w->stopping ? SB_STOPPING : w->quiet ? SB_QUIET : SB_IDLE, NULL);
 }
 
 static void worker_stop(struct worker *w, const char *why)
@@ -39,10 +75,23 @@ static void worker_stop(struct worker *w, const char *why)
 	if (w->stopping)
 		return;
 	w->stopping = true;
-	log_info("worker stopping", LF_STR("reason", why));
-	worker_set_state(w, SB_STOPPING);
-	/* No job runs yet in this loop, so there is nothing to finish. */
+	log_info("worker stopping", LF_STR("reason", why), LF_BOOL("busy", w->busy));
+	if (w->busy) {
+		/* Finish the job within shutdown_timeout, else give it back. */
+		ev_timer_set(&w->shutdown_w, w->a->cfg->shutdown_timeout, 0.0);
+		ev_timer_start(w->loop, &w->shutdown_w);
+	} else {
+		worker_idle_state(w);
+	}
 	ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void worker_on_shutdown_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)t;
+	(void)revents;
+	handler_abandon();
 }
 
 static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
@@ -52,6 +101,8 @@ static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 	switch (s->signum) {
 	case SIGTERM:
 	case SIGQUIT:
+		if (++w->term_count > 1 && w->busy)
+			handler_abandon(); /* second TERM: fast stop */
 		worker_stop(w, s->signum == SIGTERM ? "TERM" : "QUIT");
 		break;
 	case SIGTSTP:
@@ -59,11 +110,14 @@ static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 		if (!w->quiet && !w->stopping) {
 			w->quiet = true;
 			log_info("worker quiet: no more fetching");
-			worker_set_state(w, SB_QUIET);
+			if (!w->busy)
+				worker_idle_state(w);
 		}
 		break;
 	case SIGTTIN:
 		log_info("worker state", LF_STR("state", scoreboard_state_name(w->a->cell->state)),
+			 LF_STR("class", w->busy ? w->a->cell->job_class : ""),
+			 LF_STR("jid", w->busy ? w->a->cell->jid : ""),
 			 LF_DBL("uptime", util_now_mono() - w->started),
 			 LF_INT("jobs_done", w->a->cell->jobs_done));
 		break;
@@ -78,6 +132,22 @@ static void worker_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 	w->a->cell->last_tick = util_now_mono();
 	if (process_parent_is_gone(w->a->master_pid))
 		worker_stop(w, "master gone");
+}
+
+static void worker_on_sleep(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	ev_break(loop, EVBREAK_ONE);
+}
+
+/* Waits up to seconds while still handling signals; a stop cuts it short. */
+static void worker_sleep(struct worker *w, double seconds)
+{
+	ev_timer_set(&w->sleep_w, seconds, 0.0);
+	ev_timer_start(w->loop, &w->sleep_w);
+	ev_run(w->loop, 0);
+	ev_timer_stop(w->loop, &w->sleep_w);
 }
 
 static void worker_watch_signals(struct worker *w)
@@ -99,6 +169,316 @@ static void worker_watch_signals(struct worker *w)
 	signal(SIGTTOU, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
+}
+
+/* ---- Redis connection ------------------------------------------------ */
+
+static void worker_disconnect(struct worker *w, const char *where)
+{
+	if (!w->redis_down_logged)
+		log_warn("redis unavailable; reconnecting with backoff", LF_STR("during", where),
+			 LF_STR("error", w->r ? rds_errstr(w->r) : "not connected"));
+	w->redis_down_logged = true;
+	rds_close(w->r);
+	w->r = NULL;
+}
+
+static int worker_connect(struct worker *w)
+{
+	char err[512];
+	if (w->r)
+		return 0;
+	w->r = rds_open(w->a->redis, RDS_TIMEOUT, err, sizeof(err));
+	if (!w->r) {
+		if (!w->redis_down_logged)
+			log_warn("redis unavailable; reconnecting with backoff", LF_STR("error", err));
+		w->redis_down_logged = true;
+		worker_sleep(w, w->backoff * (0.8 + 0.4 * util_random()));
+		w->backoff = w->backoff * 2 > RECONNECT_MAX ? RECONNECT_MAX : w->backoff * 2;
+		return -1;
+	}
+	if (w->redis_down_logged)
+		log_info("redis connected");
+	w->redis_down_logged = false;
+	w->backoff = RECONNECT_MIN;
+	return 0;
+}
+
+/* ---- fetch -------------------------------------------------------------- */
+
+static double worker_rnd(void *ctx)
+{
+	(void)ctx;
+	return util_random();
+}
+
+/* 1 with *queue and *payload (caller frees), 0 when nothing came, -1 when
+ * the connection broke. */
+static int worker_fetch(struct worker *w, char **queue, char **payload)
+{
+	const struct config *c = w->a->cfg;
+	size_t *order = w->order, n = queues_order(c, worker_rnd, NULL, order);
+	const char **argv = w->argv;
+	char run_at[32];
+	struct rds_reply *x;
+	int rc = 0;
+
+	snprintf(run_at, sizeof(run_at), "%ld", (long)util_now_wall());
+	argv[0] = w->k_working, argv[1] = w->k_work, argv[2] = w->k_workers;
+	for (size_t i = 0; i < n; i++) {
+		argv[3 + i] = w->k_queues[order[i]];
+		argv[3 + n + 2 + i] = c->queues[order[i]].name;
+	}
+	argv[3 + n] = w->tid, argv[3 + n + 1] = run_at;
+	if (!(x = rds_eval(w->r, LUA_FETCH, (int)(3 + n), (int)(3 + 2 * n + 2), argv, NULL)))
+		return -1;
+	if (rds_type(x) == RDS_ARR && rds_len(x) == 2) {
+		*queue = xstrdup(rds_str(rds_elem(x, 0), NULL));
+		size_t len;
+		const char *s = rds_str(rds_elem(x, 1), &len);
+		*payload = xstrndup(s, len);
+		rc = 1;
+	} else if (rds_type(x) == RDS_ERR) {
+		log_error("fetch script failed", LF_STR("error", rds_str(x, NULL)));
+	}
+	rds_free(x);
+	if (rc || w->stopping || w->quiet)
+		return rc;
+	return -2; /* nothing now: the caller blocks */
+}
+
+/* Blocks on one queue until a job arrives or FETCH_BLOCK passes. Strict
+ * mode spreads workers over the queues by lane, so every queue has a
+ * blocked worker when there are enough workers; weighted mode picks one by
+ * weight each time. */
+static int worker_fetch_blocking(struct worker *w, char **queue, char **payload)
+{
+	const struct config *c = w->a->cfg;
+	size_t qi;
+	char block[16], run_at[32];
+	struct rds_reply *x;
+
+	if (c->queues_weighted) {
+		queues_order(c, worker_rnd, NULL, w->order);
+		qi = w->order[0];
+	} else {
+		qi = (size_t)w->a->lane % c->nqueues;
+	}
+	snprintf(block, sizeof(block), "%d", FETCH_BLOCK);
+	x = rds_callv(w->r, "BRPOPLPUSH", w->k_queues[qi], w->k_working, block, NULL);
+	if (!x)
+		return -1;
+	if (rds_type(x) != RDS_STR) {
+		rds_free(x);
+		return 0;
+	}
+	size_t len;
+	const char *s = rds_str(x, &len);
+	*payload = xstrndup(s, len);
+	*queue = xstrdup(c->queues[qi].name);
+	rds_free(x);
+	snprintf(run_at, sizeof(run_at), "%ld", (long)util_now_wall());
+	const char *argv[] = {w->k_work, w->k_workers, w->tid, run_at, *queue, *payload};
+	if ((x = rds_eval(w->r, LUA_CLAIM, 2, 6, argv, NULL)))
+		rds_free(x);
+	else
+		worker_disconnect(w, "claim"); /* the job is safe in the working list */
+	return 1;
+}
+
+/* ---- outcomes ------------------------------------------------------------ */
+
+static void pending_clear(struct pending *p)
+{
+	free(p->payload);
+	free(p->stored);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Writes the pending outcome; 0 when written (or impossible to write),
+ * -1 when the connection broke and it must be tried again. */
+static int worker_write_pending(struct worker *w)
+{
+	struct pending *p = &w->pend;
+	char score[40], cutoff[40], limit[16];
+	struct rds_reply *x;
+
+	if (!strcmp(p->what, "requeue")) {
+		const char *argv[] = {w->k_working, w->k_work, w->k_workers, KEY_QUEUES,
+				      w->tid, "front", "default", KEY_QUEUE_PREFIX};
+		x = rds_eval(w->r, LUA_REQUEUE, 4, 8, argv, NULL);
+	} else {
+		job_format_time(score, sizeof(score), p->score);
+		job_format_time(cutoff, sizeof(cutoff), util_now_wall() - JOB_DEAD_TIMEOUT);
+		snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
+		const char *argv[] = {w->k_working, w->k_work, w->k_workers, KEY_RETRY, KEY_DEAD,
+				      w->tid, p->payload, p->what, p->stored ? p->stored : "",
+				      score, cutoff, limit};
+		x = rds_eval(w->r, LUA_FINISH, 5, 12, argv, NULL);
+	}
+	if (!x)
+		return -1;
+	if (rds_type(x) == RDS_ERR)
+		log_error("cannot record a job's outcome", LF_STR("outcome", p->what),
+			  LF_STR("error", rds_str(x, NULL)));
+	rds_free(x);
+	pending_clear(p);
+	return 0;
+}
+
+/* Keeps trying until the outcome is written; Redis going away in between
+ * only delays it (the job waits in the working list meanwhile). */
+static void worker_flush_pending(struct worker *w)
+{
+	while (w->pend.active) {
+		if (worker_connect(w))
+			continue;
+		if (worker_write_pending(w))
+			worker_disconnect(w, "recording an outcome");
+	}
+}
+
+static void worker_set_pending(struct worker *w, char *payload, const char *what, char *stored,
+			       double score)
+{
+	w->pend = (struct pending){true, payload, what, stored, score};
+}
+
+static void worker_fail(struct worker *w, const struct job *j, const char *queue,
+			const struct handler_result *res, char *payload)
+{
+	const struct config_job *cj = config_find_job(w->a->cfg, j->job_class);
+	struct job_failure f = {res->error_class, res->error_message, queue,
+				cj && cj->retry >= 0 ? cj->retry : JOB_MAX_RETRIES_DEFAULT,
+				util_now_wall(), util_random()};
+	enum job_outcome out;
+	double score;
+	char *stored = job_failure_payload(j, &f, &out, &score);
+	static const char *const names[] = {"retry", "dead", "discard"};
+	log_warn("job failed", LF_STR("jid", j->jid), LF_STR("class", j->job_class),
+		 LF_STR("error_class", res->error_class), LF_STR("error", res->error_message),
+		 LF_STR("next", names[out]));
+	worker_set_pending(w, payload, names[out], stored, score);
+}
+
+/* A payload that cannot be parsed goes to the dead set as it is. */
+static void worker_bury(struct worker *w, char *payload, const char *why)
+{
+	log_error("malformed job sent to the dead set", LF_STR("error", why),
+		  LF_STR("payload", payload));
+	w->a->cell->jobs_failed++;
+	worker_set_pending(w, payload, "dead", job_dead_raw(payload), util_now_wall());
+}
+
+static void worker_process(struct worker *w, char *queue, char *payload)
+{
+	struct sb_cell *cell = w->a->cell;
+	struct handler_result res;
+	struct job j;
+	char err[512];
+	double t0 = util_now_mono();
+
+	if (job_parse(&j, payload, err, sizeof(err))) {
+		worker_bury(w, payload, err);
+		goto out;
+	}
+	util_strlcpy(cell->job_class, j.job_class, sizeof(cell->job_class));
+	util_strlcpy(cell->jid, j.jid, sizeof(cell->jid));
+	cell->job_started = util_now_wall();
+	w->busy = true;
+	worker_set_state(w, SB_BUSY, j.job_class);
+	log_debug("job started", LF_STR("jid", j.jid), LF_STR("class", j.job_class),
+		  LF_STR("queue", queue));
+	handler_run(&w->henv, &j, queue, &res);
+	w->busy = false;
+	ev_timer_stop(w->loop, &w->shutdown_w);
+	if (res.status == HANDLER_ABANDONED) {
+		log_warn("job given back to the front of its queue", LF_STR("jid", j.jid),
+			 LF_STR("class", j.job_class));
+		worker_set_pending(w, payload, "requeue", NULL, 0);
+	} else {
+		cell->jobs_done++;
+		if (res.status == HANDLER_OK) {
+			log_info("job done", LF_STR("jid", j.jid), LF_STR("class", j.job_class),
+				 LF_DBL("elapsed", util_now_mono() - t0));
+			worker_set_pending(w, payload, "ack", NULL, 0);
+		} else {
+			cell->jobs_failed++;
+			worker_fail(w, &j, queue, &res, payload);
+		}
+	}
+	job_free(&j);
+out:
+	free(queue);
+	worker_flush_pending(w);
+	worker_idle_state(w);
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void worker_serve(struct worker *w)
+{
+	char *queue, *payload;
+	int got;
+
+	while (!w->stopping) {
+		ev_run(w->loop, EVRUN_NOWAIT);
+		if (w->stopping)
+			break;
+		if (w->quiet) {
+			worker_sleep(w, 1.0);
+			continue;
+		}
+		if (worker_connect(w))
+			continue;
+		got = worker_fetch(w, &queue, &payload);
+		if (got == -2) {
+			ev_run(w->loop, EVRUN_NOWAIT);
+			if (w->stopping || w->quiet)
+				continue;
+			got = worker_fetch_blocking(w, &queue, &payload);
+		}
+		if (got < 0) {
+			worker_disconnect(w, "fetch");
+			continue;
+		}
+		if (got == 0)
+			continue;
+		if (w->stopping || w->quiet) {
+			/* Fetched while a stop or quiet arrived: give it back. */
+			free(queue);
+			worker_set_pending(w, payload, "requeue", NULL, 0);
+			worker_flush_pending(w);
+			continue;
+		}
+		worker_process(w, queue, payload);
+	}
+}
+
+static void worker_init_keys(struct worker *w)
+{
+	const struct config *c = w->a->cfg;
+	snprintf(w->tid, sizeof(w->tid), "%d", w->a->lane);
+	w->k_working = keys_working(w->a->identity, w->a->lane);
+	w->k_work = keys_work(w->a->identity);
+	w->k_workers = keys_workers(w->a->identity);
+	w->k_queues = xcalloc(c->nqueues, sizeof(*w->k_queues));
+	for (size_t i = 0; i < c->nqueues; i++)
+		w->k_queues[i] = keys_queue(c->queues[i].name);
+	w->order = xcalloc(c->nqueues, sizeof(*w->order));
+	w->argv = xcalloc(5 + 2 * c->nqueues, sizeof(*w->argv));
+}
+
+static void worker_free_keys(struct worker *w)
+{
+	for (size_t i = 0; i < w->a->cfg->nqueues; i++)
+		free(w->k_queues[i]);
+	free(w->k_queues);
+	free(w->k_working);
+	free(w->k_work);
+	free(w->k_workers);
+	free(w->order);
+	free(w->argv);
 }
 
 static int worker_init_plugins(struct worker *w)
@@ -127,9 +507,19 @@ static void worker_report_ready(struct worker *w)
 	close(w->a->ready_fd);
 }
 
+static void worker_init_loop(struct worker *w)
+{
+	ev_set_userdata(w->loop, w);
+	worker_watch_signals(w);
+	ev_timer_init(&w->tick, worker_on_tick, 0.0, WORKER_PARENT_CHECK);
+	ev_timer_init(&w->sleep_w, worker_on_sleep, 0.0, 0.0);
+	ev_timer_init(&w->shutdown_w, worker_on_shutdown_timer, 0.0, 0.0);
+	w->henv = (struct handler_env){w->loop, w->a->cfg, {w->a->plugins, NULL}};
+}
+
 int worker_main(const struct worker_args *a)
 {
-	struct worker w = {.a = a, .started = util_now_mono()};
+	struct worker w = {.a = a, .started = util_now_mono(), .backoff = RECONNECT_MIN};
 	char idx[16];
 	int rc = 0;
 
@@ -139,29 +529,30 @@ int worker_main(const struct worker_args *a)
 	if (a->cfg->environment)
 		setenv("FORQ_ENV", a->cfg->environment, 1);
 	a->cell->pid = (int32_t)getpid();
-	worker_set_state(&w, SB_BOOTING);
-	w.loop = ev_loop_new(EVFLAG_AUTO);
-	if (!w.loop) {
+	worker_set_state(&w, SB_BOOTING, NULL);
+	if (!(w.loop = ev_loop_new(EVFLAG_AUTO))) {
 		log_error("cannot create event loop");
 		return 1;
 	}
-	ev_set_userdata(w.loop, &w);
-	worker_watch_signals(&w);
+	worker_init_loop(&w);
+	worker_init_keys(&w);
 	process_unblock_signals();
 	if (worker_init_plugins(&w)) {
 		rc = CONFIG_EXIT_CONFIG;
 		goto out;
 	}
-	ev_timer_init(&w.tick, worker_on_tick, 0.0, WORKER_PARENT_CHECK);
+	w.henv.plugins[1] = w.own_plugins;
 	ev_timer_again(w.loop, &w.tick);
 	worker_on_tick(w.loop, &w.tick, 0);
 	if (!w.stopping) {
 		worker_report_ready(&w);
-		worker_set_state(&w, w.quiet ? SB_QUIET : SB_IDLE);
-		ev_run(w.loop, 0);
+		worker_idle_state(&w);
+		worker_serve(&w);
 	}
 	log_debug("worker exiting", LF_DBL("uptime", util_now_mono() - w.started));
 out:
+	rds_close(w.r);
+	worker_free_keys(&w);
 	plugin_set_free(w.own_plugins);
 	ev_loop_destroy(w.loop);
 	return rc;

@@ -1,0 +1,46 @@
+/* keys: names only; no I/O. */
+#include "keys.h"
+
+#include <time.h>
+
+#include "util.h"
+
+char *keys_queue(const char *name)
+{
+	return xasprintf(KEY_QUEUE_PREFIX "%s", name);
+}
+
+char *keys_working(const char *identity, int lane)
+{
+	return xasprintf("forq:working:%s:%d", identity, lane);
+}
+
+char *keys_work(const char *identity)
+{
+	return xasprintf("%s:work", identity);
+}
+
+char *keys_workers(const char *identity)
+{
+	return xasprintf("%s:workers", identity);
+}
+
+char *keys_signals(const char *identity)
+{
+	return xasprintf("%s-signals", identity);
+}
+
+char *keys_node(const char *identity)
+{
+	return xasprintf("forq:node:%s", identity);
+}
+
+char *keys_stat_daily(const char *total_key, double now)
+{
+	time_t t = (time_t)now;
+	struct tm tm;
+	char day[16];
+	gmtime_r(&t, &tm);
+	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
+	return xasprintf("%s:%s", total_key, day);
+}

@@ -1,0 +1,31 @@
+/* keys: every Redis key name forq uses, built in one place
+ * (research/sidekiq-data-model.md §2 for Sidekiq's, DESIGN.md §5-6 for
+ * forq's own). Pure. Functions returning char * return memory the caller
+ * frees. */
+#ifndef FORQ_KEYS_H
+#define FORQ_KEYS_H
+
+#include <stddef.h>
+
+#define KEY_QUEUE_PREFIX "queue:"
+#define KEY_QUEUES "queues"
+#define KEY_SCHEDULE "schedule"
+#define KEY_RETRY "retry"
+#define KEY_DEAD "dead"
+#define KEY_PROCESSES "processes"
+#define KEY_STAT_PROCESSED "stat:processed"
+#define KEY_STAT_FAILED "stat:failed"
+#define KEY_PROCESS_CLEANUP "process_cleanup"
+#define KEY_NODES "forq:nodes"
+
+char *keys_queue(const char *name);
+/* A worker's working list: forq:working:<identity>:<lane>. */
+char *keys_working(const char *identity, int lane);
+char *keys_work(const char *identity);    /* <identity>:work (Sidekiq 6.4.2+) */
+char *keys_workers(const char *identity); /* <identity>:workers (<= 6.4.1) */
+char *keys_signals(const char *identity); /* <identity>-signals */
+char *keys_node(const char *identity);    /* forq:node:<identity> */
+/* stat:processed:YYYY-MM-DD (UTC) for epoch seconds now. */
+char *keys_stat_daily(const char *total_key, double now);
+
+#endif

@@ -1,0 +1,49 @@
+/* registry: this node as a Sidekiq process (research §7-8): the process
+ * hash and `processes` membership every 5 s with a 60 s TTL, the TTL of the
+ * in-flight work hashes, the stat:* counters, the node heartbeat key of
+ * DESIGN.md §6.1, and the Web UI's signals (<identity>-signals). */
+#ifndef FORQ_REGISTRY_H
+#define FORQ_REGISTRY_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "rds.h"
+
+#define REGISTRY_BEAT 5.0      /* seconds between heartbeats (Sidekiq 6.4) */
+#define REGISTRY_TTL 60        /* seconds, Sidekiq's */
+#define REGISTRY_NODE_TTL 30   /* forq:node:<identity>, DESIGN.md §8 */
+
+struct registry;
+
+/* What the master reports at each beat. */
+struct registry_state {
+	int busy;
+	int concurrency;
+	bool quiet;
+	long rss_kb;
+	long long processed; /* executions since the last successful flush */
+	long long failed;
+};
+
+/* Callbacks into the master. state fills the snapshot; on_signal gets
+ * "TSTP", "TERM", "TTIN"... read from the signals list; flushed reports
+ * counts that reached Redis (to subtract from the pending totals). */
+struct registry_hooks {
+	void (*state)(void *priv, struct registry_state *st);
+	void (*on_signal)(void *priv, const char *name);
+	void (*flushed)(void *priv, long long processed, long long failed);
+	void *priv;
+};
+
+struct registry *registry_new(struct ev_loop *loop, struct rds_async *rds, const char *identity,
+			      const struct config *cfg, double started_at,
+			      const struct registry_hooks *hooks);
+/* Beats now (also called by the master's timer). */
+void registry_beat(struct registry *r);
+/* Leaves the registry (SREM processes, UNLINK the work hashes and the node
+ * key) and calls done(priv) once Redis answered or failed. */
+void registry_leave(struct registry *r, void (*done)(void *priv), void *priv);
+void registry_free(struct registry *r);
+
+#endif
