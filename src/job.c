@@ -261,14 +261,13 @@ static bool key_is(const char *s, struct span k, const char *name)
 		return k.len == n + 2 && !memcmp(s + k.off + 1, name, n);
 	json_t *v = json_loadb(s + k.off, k.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	bool same = json_is_string(v) && json_string_length(v) == n &&
-		    !memcmp(json_string_value(v), name, n);
+	            !memcmp(json_string_value(v), name, n);
 	json_decref(v);
 	return same;
 }
 
 /* The last member named `name` (the one JSON readers use), or NULL. */
-static const struct member *members_find(const char *s, const struct members *ms,
-					 const char *name)
+static const struct member *members_find(const char *s, const struct members *ms, const char *name)
 {
 	for (size_t i = ms->n; i-- > 0;)
 		if (key_is(s, ms->m[i].key, name))
@@ -534,9 +533,9 @@ static enum job_outcome decide(const struct job *j, const struct job_failure *f,
 static char *failure_text(const struct job *j, const struct job_failure *f, int count)
 {
 	struct members ms;
-	const char *queue = j->retry_queue ? j->retry_queue
-			    : f->fetched_queue ? f->fetched_queue
-					       : j->queue;
+	const char *queue = j->retry_queue     ? j->retry_queue
+	                    : f->fetched_queue ? f->fetched_queue
+	                                       : j->queue;
 	char *q = encode_string(queue, 0);
 	char *msg = encode_string(f->error_message, JOB_ERROR_MESSAGE_MAX);
 	char *cls = encode_string(f->error_class ? f->error_class : "RuntimeError", 0);
@@ -544,11 +543,11 @@ static char *failure_text(const struct job *j, const struct job_failure *f, int 
 	job_format_time(now, sizeof(now), f->now);
 	snprintf(cnt, sizeof(cnt), "%d", count);
 	struct edit ed[] = {
-		{"queue", q, false},
-		{"error_message", msg, false},
-		{"error_class", cls, false},
-		{j->has_retry_count ? "retried_at" : "failed_at", now, false},
-		{"retry_count", cnt, false},
+	    {"queue", q, false},
+	    {"error_message", msg, false},
+	    {"error_class", cls, false},
+	    {j->has_retry_count ? "retried_at" : "failed_at", now, false},
+	    {"retry_count", cnt, false},
 	};
 	char *out = scan_members(j->raw, &ms) ? NULL : splice(j->raw, &ms, ed, ARRAY_SIZE(ed));
 	free(ms.m);
@@ -559,7 +558,7 @@ static char *failure_text(const struct job *j, const struct job_failure *f, int 
 }
 
 char *job_failure_payload(const struct job *j, const struct job_failure *f,
-			  enum job_outcome *outcome, double *score)
+                          enum job_outcome *outcome, double *score)
 {
 	int count = j->has_retry_count ? j->retry_count + 1 : 0;
 	char *out;
@@ -685,7 +684,7 @@ static bool jid_is_valid(const char *jid)
 }
 
 static int build_check(const char *job_class, const char *queue, const char *jid, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	if (!job_class || !*job_class || !utf8_is_valid(job_class)) {
 		seterr(err, errlen, "class must be a non-empty UTF-8 string");
@@ -702,9 +701,9 @@ static int build_check(const char *job_class, const char *queue, const char *jid
 	return 0;
 }
 
-char *job_build(const char *job_class, const char *args_json, const char *queue,
-		const char *retry, const char *jid, const char *rnd_hex, double now,
-		bool scheduled, char *err, size_t errlen)
+char *job_build(const char *job_class, const char *args_json, const char *queue, const char *retry,
+                const char *jid, const char *rnd_hex, double now, bool scheduled, char *err,
+                size_t errlen)
 {
 	char num[32], t[64], *args, *cls, *q;
 	const char *r = NULL;
@@ -730,8 +729,9 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 		buf_adds(&b, r);
 		buf_adds(&b, ",");
 	}
-	char *rest = xasprintf("\"queue\":%s,\"class\":%s,\"args\":%s,\"jid\":\"%s\",\"created_at\":%s",
-			       q, cls, args, jid, t);
+	char *rest = xasprintf("\"queue\":%s,\"class\":%s,\"args\":%s,\"jid\":\"%s\","
+	                       "\"created_at\":%s",
+	                       q, cls, args, jid, t);
 	buf_adds(&b, rest);
 	if (!scheduled) {
 		buf_adds(&b, ",\"enqueued_at\":");
@@ -748,4 +748,22 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 char *job_json_quote(const char *s)
 {
 	return encode_string(s, 0);
+}
+
+char *job_json_get_string(const char *json, const char *key)
+{
+	json_t *o = json ? json_loads(json, LOAD_FLAGS, NULL) : NULL;
+	json_t *v = json_object_get(o, key);
+	char *out = json_is_string(v) ? xstrdup(json_string_value(v)) : NULL;
+	json_decref(o);
+	return out;
+}
+
+int job_json_get_number(const char *json, const char *key, double *out)
+{
+	json_t *o = json ? json_loads(json, LOAD_FLAGS, NULL) : NULL;
+	json_t *v = json_object_get(o, key);
+	int rc = json_is_number(v) ? (*out = json_number_value(v), 0) : -1;
+	json_decref(o);
+	return rc;
 }

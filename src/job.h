@@ -105,6 +105,11 @@ void job_format_time(char *buf, size_t n, double t);
  * (the process info). Caller frees. */
 char *job_json_quote(const char *s);
 
+/* A top-level member of a JSON object text: a copy of a string member
+ * (NULL if absent or not a string; caller frees), or a number (0, or -1). */
+char *job_json_get_string(const char *json, const char *key);
+int job_json_get_number(const char *json, const char *key, double *out);
+
 /* Reads "queue" of a payload cheaply (for requeues); NULL if none. Caller frees. */
 char *job_peek_queue(const char *raw);
 

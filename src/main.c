@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "client.h"
 #include "config.h"
 #include "log.h"
 #include "master.h"
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
 	int rc;
 
 	proctitle_init(argc, argv);
+	if (client_is_command(argc, argv))
+		return client_main(argc, argv);
 	if (cli_parse(&cli, argc, argv, env_lookup, err, sizeof(err))) {
 		fprintf(stderr, "forq: %s\n", err);
 		if (!cli.env_error)

@@ -17,7 +17,7 @@ static unsigned long queue_weight(const struct config *c, size_t i)
  * exactly the same distribution, without building a list of W entries (W
  * may reach millions) on every fetch. */
 static size_t weighted_order(const struct config *c, double (*rnd)(void *ctx), void *ctx,
-			     size_t *order)
+                             size_t *order)
 {
 	double left = 0;
 	for (size_t i = 0; i < c->nqueues; i++) {

@@ -13,7 +13,6 @@
 #define RDSURL_PORT_DEFAULT 6379
 #define RDSURL_DB_MAX 10000
 #define RDSURL_SUN_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
-#define RDSURL_SCHEME_ECHO_MAX 16
 
 static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void seterr(char *err, size_t n, const char *fmt, ...)
@@ -110,7 +109,7 @@ static int parse_number(const char *s, size_t n, long min, long max, int *out)
 }
 
 static int parse_db(const char *s, size_t n, bool *seen, struct rdsurl *out, char *err,
-		    size_t errlen)
+                    size_t errlen)
 {
 	if (*seen) {
 		seterr(err, errlen, "db given twice in Redis URL");
@@ -126,7 +125,7 @@ static int parse_db(const char *s, size_t n, bool *seen, struct rdsurl *out, cha
 
 /* One query parameter "name=value": db or password. */
 static int parse_param(const char *s, size_t n, bool *db_seen, struct rdsurl *out, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	const char *eq = memchr(s, '=', n);
 	size_t klen = eq ? (size_t)(eq - s) : n, vlen = eq ? n - klen - 1 : 0;
@@ -140,7 +139,8 @@ static int parse_param(const char *s, size_t n, bool *db_seen, struct rdsurl *ou
 			return -1;
 		}
 		if (pct_decode(eq + 1, vlen, out->password, sizeof(out->password))) {
-			seterr(err, errlen, "bad password in Redis URL (bad %%-escape or too long)");
+			seterr(err, errlen,
+			       "bad password in Redis URL (bad %%-escape or too long)");
 			return -1;
 		}
 		return 0;
@@ -149,8 +149,7 @@ static int parse_param(const char *s, size_t n, bool *db_seen, struct rdsurl *ou
 	return -1;
 }
 
-static int parse_query(const char *q, bool *db_seen, struct rdsurl *out, char *err,
-		       size_t errlen)
+static int parse_query(const char *q, bool *db_seen, struct rdsurl *out, char *err, size_t errlen)
 {
 	while (*q) {
 		size_t n = strcspn(q, "&");
@@ -170,7 +169,7 @@ static bool host_is_valid(const char *h, size_t n, bool ipv6)
 		unsigned char c = (unsigned char)h[i];
 		colon |= c == ':';
 		if (ipv6 ? !(isxdigit(c) || c == ':' || c == '.')
-			 : !(isalnum(c) || c == '-' || c == '.' || c == '_'))
+		         : !(isalnum(c) || c == '-' || c == '.' || c == '_'))
 			return false;
 	}
 	return !ipv6 || colon;
@@ -178,7 +177,7 @@ static bool host_is_valid(const char *h, size_t n, bool ipv6)
 
 /* host, [v6], with an optional ":port"; *end is set after them. */
 static int parse_host_port(const char *hp, const char **end, struct rdsurl *out, char *err,
-			   size_t errlen)
+                           size_t errlen)
 {
 	bool ipv6 = hp[0] == '[';
 	const char *h = hp + ipv6;
@@ -192,7 +191,7 @@ static int parse_host_port(const char *hp, const char **end, struct rdsurl *out,
 		return -1;
 	}
 	if (!host_is_valid(h, (size_t)(p - h), ipv6) || (size_t)(p - h) >= sizeof(out->host)) {
-		seterr(err, errlen, ipv6 ? "bad IPv6 address in Redis URL" : "bad host in Redis URL");
+		seterr(err, errlen, "%s in Redis URL", ipv6 ? "bad IPv6 address" : "bad host");
 		return -1;
 	}
 	memcpy(out->host, h, (size_t)(p - h));
@@ -248,7 +247,8 @@ static int parse_unix(const char *rest, struct rdsurl *out, char *err, size_t er
 		return -1;
 	}
 	if (path[0] != '/') {
-		seterr(err, errlen, "unix socket path in Redis URL must be absolute (unix:///path)");
+		seterr(err, errlen,
+		       "unix socket path in Redis URL must be absolute (unix:///path)");
 		return -1;
 	}
 	if (n > RDSURL_SUN_PATH_MAX) {
@@ -259,16 +259,6 @@ static int parse_unix(const char *rest, struct rdsurl *out, char *err, size_t er
 	memcpy(out->path, path, n);
 	out->path[n] = '\0';
 	return path[n] == '?' ? parse_query(path + n + 1, &db_seen, out, err, errlen) : 0;
-}
-
-static bool scheme_is_printable(const char *s, size_t n)
-{
-	if (!n || n > RDSURL_SCHEME_ECHO_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && !strchr("+-.", s[i]))
-			return false;
-	return true;
 }
 
 static int parse_scheme(const char *url, struct rdsurl *out, char *err, size_t errlen)
@@ -288,11 +278,7 @@ static int parse_scheme(const char *url, struct rdsurl *out, char *err, size_t e
 		       "TLS; use redis:// or unix://");
 		return -1;
 	}
-	if (scheme_is_printable(url, (size_t)(sep - url)))
-		seterr(err, errlen, "unknown Redis URL scheme '%.*s' (use redis:// or unix://)",
-		       (int)(sep - url), url);
-	else
-		seterr(err, errlen, "unknown Redis URL scheme (use redis:// or unix://)");
+	seterr(err, errlen, "unknown Redis URL scheme (use redis:// or unix://)");
 	return -1;
 }
 

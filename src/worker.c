@@ -25,6 +25,7 @@
 
 #define WORKER_PARENT_CHECK 1.0 /* seconds between master-alive checks */
 #define FETCH_BLOCK 2           /* seconds a blocking fetch waits (Sidekiq's) */
+#define FETCH_BLOCK_ONE 1       /* ... with a single queue (see worker_serve) */
 #define RDS_TIMEOUT 5.0         /* any call, including the blocking fetch */
 #define RECONNECT_MIN 0.1
 #define RECONNECT_MAX 5.0
@@ -47,6 +48,7 @@ struct worker {
 	ev_timer tick, sleep_w, shutdown_w;
 	double started;
 	bool quiet, stopping, busy, redis_down_logged;
+	bool idle; /* the last blocking fetch timed out */
 	int term_count;
 	double backoff;
 	struct rds *r;
@@ -264,7 +266,7 @@ static int worker_fetch_blocking(struct worker *w, char **queue, char **payload)
 	} else {
 		qi = (size_t)w->a->lane % c->nqueues;
 	}
-	snprintf(block, sizeof(block), "%d", FETCH_BLOCK);
+	snprintf(block, sizeof(block), "%d", c->nqueues == 1 ? FETCH_BLOCK_ONE : FETCH_BLOCK);
 	x = rds_callv(w->r, "BRPOPLPUSH", w->k_queues[qi], w->k_working, block, NULL);
 	if (!x)
 		return -1;
@@ -431,7 +433,14 @@ static void worker_serve(struct worker *w)
 		}
 		if (worker_connect(w))
 			continue;
-		got = worker_fetch(w, &queue, &payload);
+		/* One idle Redis call a second: with a single queue a blocking
+		 * fetch alone sees every job, so an idle worker only blocks (1 s);
+		 * with several it also tries them all (fetch.lua) before blocking
+		 * on one for 2 s. A busy worker fetches with fetch.lua first. */
+		if (w->idle && w->a->cfg->nqueues == 1)
+			got = -2;
+		else
+			got = worker_fetch(w, &queue, &payload);
 		if (got == -2) {
 			ev_run(w->loop, EVRUN_NOWAIT);
 			if (w->stopping || w->quiet)
@@ -442,6 +451,7 @@ static void worker_serve(struct worker *w)
 			worker_disconnect(w, "fetch");
 			continue;
 		}
+		w->idle = got == 0;
 		if (got == 0)
 			continue;
 		if (w->stopping || w->quiet) {
