@@ -610,8 +610,10 @@ char *job_with_enqueued_at(const char *raw, double now)
 {
 	struct members ms;
 	char t[64], *out;
+	/* not an object: moved on unchanged, so the worker's job_parse sends it
+	 * to the dead set with a reason instead of the poller dropping it */
 	if (!text_is_object(raw) || scan_members(raw, &ms))
-		return NULL;
+		return xstrdup(raw ? raw : "");
 	job_format_time(t, sizeof(t), now);
 	struct edit ed[] = {{"enqueued_at", t, false}};
 	out = splice(raw, &ms, ed, ARRAY_SIZE(ed));
@@ -683,8 +685,10 @@ static bool jid_is_valid(const char *jid)
 	return true;
 }
 
-static int build_check(const char *job_class, const char *queue, const char *jid, char *err,
-                       size_t errlen)
+/* A generated jid must look like Sidekiq's; a given one, like Sidekiq's
+ * client accepts, only needs to be a non-empty string. */
+static int build_check(const char *job_class, const char *queue, const char *jid, bool generated,
+                       char *err, size_t errlen)
 {
 	if (!job_class || !*job_class || !utf8_is_valid(job_class)) {
 		seterr(err, errlen, "class must be a non-empty UTF-8 string");
@@ -694,8 +698,12 @@ static int build_check(const char *job_class, const char *queue, const char *jid
 		seterr(err, errlen, "queue must be a non-empty UTF-8 string");
 		return -1;
 	}
-	if (!jid_is_valid(jid)) {
-		seterr(err, errlen, "jid must be 24 lowercase hex characters");
+	if (generated && !jid_is_valid(jid)) {
+		seterr(err, errlen, "generated jid must be 24 lowercase hex characters");
+		return -1;
+	}
+	if (!generated && (!jid || !*jid || !utf8_is_valid(jid))) {
+		seterr(err, errlen, "jid must be a non-empty UTF-8 string");
 		return -1;
 	}
 	return 0;
@@ -708,11 +716,12 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 	char num[32], t[64], *args, *cls, *q;
 	const char *r = NULL;
 	struct buf b = {0};
-	if (!jid)
+	bool generated = !jid;
+	if (generated)
 		jid = rnd_hex;
 	if (!queue)
 		queue = "default";
-	if (build_check(job_class, queue, jid, err, errlen))
+	if (build_check(job_class, queue, jid, generated, err, errlen))
 		return NULL;
 	if (retry && !(r = build_retry(retry, num, sizeof(num)))) {
 		seterr(err, errlen, "retry must be true, false or a number of retries");

@@ -79,16 +79,19 @@ double job_retry_delay(int count, double rnd);
 char *job_dead_raw(const char *raw);
 
 /* raw with "enqueued_at" set to now (replaced in place when present,
- * appended when not), as the poller and requeues need. Caller frees. */
+ * appended when not), as the poller and requeues need; a raw that is not a
+ * JSON object comes back unchanged. Never NULL; caller frees. */
 char *job_with_enqueued_at(const char *raw, double now);
 
 
 /* A new payload for `forq push`: class, args (a JSON array text, validated),
- * queue, retry ("true", "false" or a number text; NULL = omit), jid (NULL =
- * generate from rnd_hex, 24 lowercase hex characters), created_at = now and
+ * queue, retry ("true", "false" or a number text; NULL = omit), jid (any
+ * non-empty string; NULL = rnd_hex, which must be 24 lowercase hex
+ * characters), created_at = now and
  * enqueued_at = now unless scheduled. Key order as the Ruby client:
  * retry, queue, class, args, jid, created_at, enqueued_at.
- * Returns NULL with err filled when args is not a JSON array. */
+ * Returns NULL with err filled when args is not a JSON array (or class,
+ * queue, retry or jid is invalid). */
 char *job_build(const char *job_class, const char *args_json, const char *queue,
 		const char *retry, const char *jid, const char *rnd_hex, double now,
 		bool scheduled, char *err, size_t errlen);

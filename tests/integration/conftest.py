@@ -179,11 +179,13 @@ def tmpdir_path():
 
 
 @pytest.fixture
-def forq(tmpdir_path):
-    """Factory: forq(args, env=..., config=...) -> Forq, stopped after the test."""
+def forq(tmpdir_path, redis_server):
+    """Factory: forq(args, env=..., config=...) -> Forq, stopped after the test.
+    REDIS_URL points at this test's own redis-server unless env overrides it."""
     started = []
 
     def start(*args, env=None, config=None, wrap=None):
+        env = dict({"REDIS_URL": redis_server}, **(env or {}))
         f = Forq(tmpdir_path, args, env=env, config=config, wrap=wrap)
         started.append(f)
         return f
