@@ -11,6 +11,7 @@
  *   FORQ_TEST_STAMP_DIR=DIR     after_fork writes DIR/<slot>.<pid> holding
  *                               CLOCK_REALTIME in ns (respawn latency)
  *   FORQ_TEST_HOOK_LOG=1        log each hook call through the host
+ *   FORQ_TEST_LATENCY_FILE=F    TestJob appends "now - enqueued_at" (s) to F
  */
 #include <forq.h>
 
@@ -109,9 +110,28 @@ static void fini(void *user)
 	table = NULL;
 }
 
+/* Enqueue-to-start latency: the payload's enqueued_at against now. */
+static void record_latency(const forq_job *job)
+{
+	const char *path = getenv("FORQ_TEST_LATENCY_FILE");
+	const char *at = job->payload_json ? strstr(job->payload_json, "\"enqueued_at\":") : NULL;
+	struct timespec ts;
+	if (!path || !at)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	double enq = strtod(at + strlen("\"enqueued_at\":"), NULL);
+	FILE *f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%.6f\n", now - enq);
+		fclose(f);
+	}
+}
+
 static int echo_run(const forq_job *job, forq_error *err, void *user)
 {
 	(void)user;
+	record_latency(job);
 	if (job->args_json && strstr(job->args_json, "fail"))
 		return forq_error_set(err, "TestFailure", "asked to fail: %s", job->args_json);
 	return FORQ_OK;

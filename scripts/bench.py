@@ -1,0 +1,300 @@
+"""forq's benchmarks: figures, not pass/fail tests. Each section starts its own
+redis-server on a free loopback port and its own forq, and stops both by pid.
+
+  supervisor  respawn latency after SIGKILL (20 kills), PSS of 4 workers with a
+              64 MiB plugin table (--prefork vs --no-prefork), idle RSS
+  throughput  100,000 NoopJobs with --processes 2; exec handler jobs/s (/bin/true)
+  latency     idle enqueue-to-start latency p50/p99 over 1,000 jobs
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Redis:
+    def __init__(self, workdir, extra=()):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", workdir, *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.r = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                if self.r.ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def children(pid):
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                stat = open(f"/proc/{e}/stat").read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+                out.append(int(e))
+    return out
+
+
+def title(pid):
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")[0].decode()
+    except OSError:
+        return ""
+
+
+def workers(master):
+    out = {}
+    for k in children(master):
+        m = re.match(r"forq: worker\[(\d+)\] (\w+)", title(k))
+        if m:
+            out[int(m.group(1))] = (k, m.group(2))
+    return out
+
+
+def wait_for(pred, timeout, what):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.005)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+class Forq:
+    def __init__(self, build, args, env, workdir, config=None):
+        argv = [os.path.join(build, "forq"), *args]
+        if config:
+            path = os.path.join(workdir, "bench.ini")
+            with open(path, "w") as f:
+                f.write(config)
+            argv += ["-C", path]
+        self.log = open(os.path.join(workdir, "forq.log"), "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, **env), start_new_session=True)
+        self.pid = self.proc.pid
+
+    def wait_idle(self, n, timeout=20):
+        return wait_for(lambda: (w := workers(self.pid)) and len(w) == n and
+                        all(s == "idle" for _, s in w.values()) and w, timeout, "idle workers")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def pss_kb(pid):
+    for line in open(f"/proc/{pid}/smaps_rollup"):
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def pct(values, p):
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, int(round(p / 100 * (len(values) - 1)))))
+    return values[k]
+
+
+# ---- supervisor ---------------------------------------------------------------
+
+def bench_respawn(build, plug, tmp, rds):
+    stamps = os.path.join(tmp, "stamps")
+    os.mkdir(stamps)
+    n = 20
+    f = Forq(build, ["-P", str(n), "--prefork", "-r", plug],
+             {"REDIS_URL": rds.url, "FORQ_TEST_STAMP_DIR": stamps}, tmp)
+    try:
+        w = f.wait_idle(n)
+        time.sleep(10.5)   # older than the 10 s "young death" window: healthy
+        lat = []
+        for slot in range(n):
+            pid = w[slot][0]
+            t0 = time.time_ns()
+            os.kill(pid, signal.SIGKILL)
+            def new_stamp():
+                for name in os.listdir(stamps):
+                    s, p = name.split(".")
+                    if int(s) == slot and int(p) != pid:
+                        txt = open(os.path.join(stamps, name)).read().strip()
+                        return txt and int(txt)
+                return None
+            stamp = wait_for(new_stamp, 10, "replacement stamp")
+            lat.append((stamp - t0) / 1e6)
+            time.sleep(0.05)
+        print(f"respawn latency (SIGKILL -> replacement running, {n} kills): "
+              f"median {statistics.median(lat):.2f} ms, max {max(lat):.2f} ms")
+    finally:
+        f.stop()
+
+
+def bench_pss(build, plug, tmp, rds):
+    res = {}
+    for mode in ("--prefork", "--no-prefork"):
+        f = Forq(build, ["-P", "4", mode, "-r", plug],
+                 {"REDIS_URL": rds.url, "FORQ_TEST_TABLE_MB": "64"}, tmp)
+        try:
+            w = f.wait_idle(4, timeout=60)
+            time.sleep(0.5)
+            workers_pss = sum(pss_kb(p) for p, _ in w.values())
+            res[mode] = (workers_pss, pss_kb(f.pid))
+        finally:
+            f.stop()
+    for mode, (wp, mp) in res.items():
+        print(f"PSS with a 64 MiB plugin table, 4 workers {mode}: workers {wp / 1024:.1f} MiB, "
+              f"master {mp / 1024:.1f} MiB, total {(wp + mp) / 1024:.1f} MiB")
+
+
+def bench_idle_rss(build, tmp, rds):
+    f = Forq(build, ["-P", "1"], {"REDIS_URL": rds.url}, tmp)
+    try:
+        w = f.wait_idle(1)
+        time.sleep(1)
+        print(f"idle RSS: master {rss_kb(f.pid) / 1024:.1f} MiB, "
+              f"worker {rss_kb(w[0][0]) / 1024:.1f} MiB")
+    finally:
+        f.stop()
+
+
+# ---- throughput ------------------------------------------------------------------
+
+def enqueue_noop(r, count, cls="NoopJob", queue="default"):
+    """Sidekiq's bulk format: one LPUSH per batch, the same enqueued_at."""
+    now = time.time()
+    pipe = r.pipeline(transaction=False)
+    pipe.sadd("queues", queue)
+    batch = []
+    for i in range(count):
+        batch.append(json.dumps({"retry": True, "queue": queue, "class": cls, "args": [i],
+                                 "jid": f"{i:024x}", "created_at": now, "enqueued_at": now},
+                                separators=(",", ":")))
+        if len(batch) == 1000:
+            pipe.lpush(f"queue:{queue}", *batch)
+            batch = []
+    if batch:
+        pipe.lpush(f"queue:{queue}", *batch)
+    pipe.execute()
+
+
+def drain(build, rds, tmp, count, args, env=None, config=None):
+    r = rds.r
+    f = Forq(build, ["-P", "2", "--log-level", "warn", *args], dict({"REDIS_URL": rds.url},
+             **(env or {})), tmp, config=config)
+    try:
+        f.wait_idle(2)
+        enqueue_noop(r, count, cls=(env or {}).get("BENCH_CLASS", "NoopJob"))
+        t0 = time.monotonic()
+        def done():
+            if r.llen("queue:default"):
+                return False
+            return all(r.llen(k) == 0 for k in r.scan_iter("forq:working:*"))
+        wait_for(done, 600, "queue drained")
+        took = time.monotonic() - t0
+    finally:
+        f.stop()
+    return count / took
+
+
+def bench_throughput(build, tmp, rds):
+    noop = os.path.join(build, "plugins", "libforq_noop.so")
+    rates = [drain(build, rds, tmp, 100_000, ["--prefork", "-r", noop]) for _ in range(3)]
+    print(f"NoopJob throughput, 100,000 jobs, --processes 2: median {statistics.median(rates):,.0f}"
+          f" jobs/s (runs: {', '.join(f'{x:,.0f}' for x in rates)})")
+    cfg = '[forq]\n[job "TrueJob"]\nexec = /bin/true\n'
+    rates = [drain(build, rds, tmp, 5_000, [], {"BENCH_CLASS": "TrueJob"}, cfg) for _ in range(3)]
+    print(f"exec handler (/bin/true) throughput, 5,000 jobs, --processes 2: median "
+          f"{statistics.median(rates):,.0f} jobs/s")
+
+
+def bench_latency(build, plug, tmp, rds):
+    path = os.path.join(tmp, "latency")
+    f = Forq(build, ["-P", "2", "--prefork", "-r", plug, "--log-level", "warn"],
+             {"REDIS_URL": rds.url, "FORQ_TEST_LATENCY_FILE": path}, tmp)
+    try:
+        f.wait_idle(2)
+        time.sleep(1.5)
+        for i in range(1000):
+            rds.r.lpush("queue:default", json.dumps(
+                {"class": "TestJob", "args": [i], "jid": f"{i:024x}", "queue": "default",
+                 "enqueued_at": time.time()}))
+            time.sleep(0.01)
+        wait_for(lambda: os.path.exists(path) and
+                 len(open(path).read().split()) >= 1000, 30, "1000 latencies")
+        lat = [float(x) * 1000 for x in open(path).read().split()]
+        print(f"idle enqueue-to-start latency over {len(lat)} jobs: p50 {pct(lat, 50):.2f} ms, "
+              f"p99 {pct(lat, 99):.2f} ms, max {max(lat):.2f} ms")
+    finally:
+        f.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build")
+    ap.add_argument("sections", nargs="*", default=["supervisor", "throughput", "latency"])
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    plug = os.path.join(build, "libforq_testplug.so")
+    print(f"forq bench on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    for section in a.sections:
+        with tempfile.TemporaryDirectory(prefix="forq-bench-") as tmp:
+            rds = Redis(tmp)
+            try:
+                if section == "supervisor":
+                    bench_respawn(build, plug, tmp, rds)
+                    bench_pss(build, plug, tmp, rds)
+                    bench_idle_rss(build, tmp, rds)
+                elif section == "throughput":
+                    bench_throughput(build, tmp, rds)
+                elif section == "latency":
+                    bench_latency(build, plug, tmp, rds)
+                else:
+                    sys.exit(f"unknown section {section}")
+            finally:
+                rds.stop()
+
+
+if __name__ == "__main__":
+    main()
