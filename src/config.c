@@ -173,7 +173,8 @@ static int add_queue(void *ctx, const char *item, char *err, size_t n)
 	c->queues[c->nqueues].name = name;
 	c->queues[c->nqueues].weight = (int)w;
 	c->nqueues++;
-	if (w != 1)
+	/* Sidekiq: any explicit weight (even 1) means random order. */
+	if (colon)
 		c->queues_weighted = true;
 	return 0;
 out_bad:
@@ -248,6 +249,8 @@ static const struct option_def option_table[] = {
 	{"log_level", set_log_level, OFF(log_level), 0, 0, "info"},
 	{"log_format", set_log_format, OFF(log_format), 0, 0, "text"},
 	{"pidfile", set_string, OFF(pidfile), 0, 0, ""},
+	{"node_dead_after", set_seconds, OFF(node_dead_after), 1, 3600, "30"},
+	{"sweep_interval", set_seconds, OFF(sweep_interval), 0.1, 3600, "10"},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)
@@ -413,6 +416,8 @@ struct parse_state {
 	bool seen[ARRAY_SIZE(option_table)];
 	bool in_section;
 	unsigned *job_seen; /* per job section: bit per key already set */
+	enum { SECT_NONE, SECT_FORQ, SECT_JOB, SECT_BAD } sect; /* of the last header */
+	size_t job;         /* with SECT_JOB: index into c->jobs */
 };
 
 /* Splits a section header body ('forq' or 'job "Name"') into its kind and
@@ -471,6 +476,7 @@ static void check_section_line(struct parse_state *st, const char *line)
 	memcpy(buf, line + 1, n);
 	buf[n] = '\0';
 	char kind[64], name[200];
+	st->sect = SECT_BAD;
 	if (section_split(buf, kind, sizeof(kind), name, sizeof(name))) {
 		parse_fail(st, "bad section header [%s] (expected [forq] or [job \"Class\"])",
 			   util_trim(buf));
@@ -480,12 +486,15 @@ static void check_section_line(struct parse_state *st, const char *line)
 		if (st->in_section)
 			parse_fail(st, "section [forq] appears twice");
 		st->in_section = true;
+		st->sect = SECT_FORQ;
 	} else if (!strcmp(kind, "job") && name[0]) {
 		struct config *c = st->c;
 		if (job_find_mut(c, name)) {
 			parse_fail(st, "section [job \"%s\"] appears twice", name);
 			return;
 		}
+		st->sect = SECT_JOB;
+		st->job = c->njobs;
 		c->jobs = xrealloc(c->jobs, (c->njobs + 1) * sizeof(*c->jobs));
 		c->jobs[c->njobs] = (struct config_job){xstrdup(name), NULL, 0.0, -1};
 		st->job_seen = xrealloc(st->job_seen, (c->njobs + 1) * sizeof(*st->job_seen));
@@ -530,19 +539,20 @@ static int parse_handler(void *user, const char *section, const char *key, const
 	char err[512];
 	const struct option_def *d;
 
-	if (!*section) {
+	/* The section comes from our reader, not from inih, whose copy of a
+	 * long section name is cut at 50 bytes. */
+	(void)section;
+	if (st->sect == SECT_NONE) {
 		parse_fail(st, "'%s' is outside any section; put it under [forq]", key);
 		return 1;
 	}
-	char kind[64], name[200];
-	if (section_split(section, kind, sizeof(kind), name, sizeof(name)))
+	if (st->sect == SECT_BAD)
 		return 1; /* already reported by check_section_line */
-	if (!strcmp(kind, "job") && name[0]) {
-		struct config_job *j = job_find_mut(st->c, name);
+	if (st->sect == SECT_JOB) {
+		struct config_job *j = &st->c->jobs[st->job];
+		const char *name = j->name;
 		static const char *const job_keys[] = {"exec", "timeout", "retry"};
-		if (!j)
-			return 1;
-		unsigned *seen = &st->job_seen[j - st->c->jobs];
+		unsigned *seen = &st->job_seen[st->job];
 		for (unsigned i = 0; i < ARRAY_SIZE(job_keys); i++)
 			if (!strcmp(key, job_keys[i])) {
 				if (*seen & (1u << i)) {
@@ -555,8 +565,6 @@ static int parse_handler(void *user, const char *section, const char *key, const
 			parse_fail(st, "%s", err);
 		return 1;
 	}
-	if (strcmp(kind, "forq") || name[0])
-		return 1; /* already reported by check_section_line */
 	if (!(d = option_find(key))) {
 		parse_fail(st, "unknown key '%s' in [forq]", key);
 		return 1;

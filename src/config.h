@@ -36,7 +36,7 @@ struct config {
 	bool prefork;
 	struct config_queue *queues;
 	size_t nqueues;
-	bool queues_weighted; /* some weight differs from 1: Sidekiq's random order */
+	bool queues_weighted; /* some weight was given (even 1): Sidekiq's random order */
 	double shutdown_timeout;
 	char *tag;
 	char **plugins;
@@ -46,6 +46,8 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format;
 	char *pidfile;
+	double node_dead_after; /* seconds without a node heartbeat before a sweep may act */
+	double sweep_interval;  /* seconds between orphan-sweep rounds */
 	struct config_job *jobs;
 	size_t njobs;
 };

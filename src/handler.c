@@ -169,6 +169,9 @@ static void run_on_chld(struct ev_loop *loop, ev_signal *w, int revents)
 	r->status = status;
 	ev_timer_stop(loop, &r->timeout_w);
 	ev_timer_stop(loop, &r->kill_w);
+	/* A stopped job's leftovers (children that ignored TERM) go too. */
+	if (r->timed_out || r->abandoned)
+		process_signal_group(r->pid, SIGKILL);
 	run_close_stdin(r);
 	if (run_is_done(r)) {
 		ev_break(loop, EVBREAK_ONE);
@@ -267,7 +270,8 @@ static void run_exec(const struct handler_env *env, const struct config_job *cj,
 	vars[0] = xasprintf("FORQ_JID=%s", j->jid);
 	vars[1] = xasprintf("FORQ_CLASS=%s", j->job_class);
 	vars[2] = xasprintf("FORQ_QUEUE=%s", queue);
-	vars[3] = xasprintf("FORQ_RETRY_COUNT=%d", j->has_retry_count ? j->retry_count : 0);
+	/* -1 on the first run (the payload has no retry_count yet), as plugins see it. */
+	vars[3] = xasprintf("FORQ_RETRY_COUNT=%d", j->has_retry_count ? j->retry_count : -1);
 	vars[4] = NULL;
 	r.pid = process_spawn_exec(cj->argv, vars, &in_fd, &out_fd, &err_fd);
 	if (r.pid < 0) {
@@ -329,7 +333,8 @@ bool handler_exists(const struct handler_env *env, const char *job_class)
 	return (cj && cj->argv) || find_plugin(env, job_class, &user);
 }
 
-static void run_plugin(forq_handler_fn fn, void *user, const struct config_job *cj,
+static void run_plugin(const struct handler_env *env, forq_handler_fn fn, void *user,
+		       const struct config_job *cj,
 		       const struct job *j, const char *queue, struct handler_result *res)
 {
 	forq_job fj = {sizeof(forq_job), j->job_class, j->jid, queue, j->args_json, j->raw,
@@ -339,12 +344,14 @@ static void run_plugin(forq_handler_fn fn, void *user, const struct config_job *
 	if (cj && cj->timeout > 0) {
 		it.it_value.tv_sec = (time_t)cj->timeout;
 		it.it_value.tv_usec = (suseconds_t)((cj->timeout - (double)(time_t)cj->timeout) * 1e6);
+		*env->timeout_armed = 1;
 		setitimer(ITIMER_REAL, &it, NULL); /* SIGALRM's default action ends us */
 	}
 	int rc = fn(&fj, &fe, user);
 	if (cj && cj->timeout > 0) {
 		struct itimerval off = {{0, 0}, {0, 0}};
 		setitimer(ITIMER_REAL, &off, NULL);
+		*env->timeout_armed = 0;
 	}
 	if (rc == FORQ_OK) {
 		res->status = HANDLER_OK;
@@ -368,7 +375,7 @@ void handler_run(const struct handler_env *env, const struct job *j, const char 
 	if (cj && cj->argv) {
 		run_exec(env, cj, j, queue, res);
 	} else if ((fn = find_plugin(env, j->job_class, &user))) {
-		run_plugin(fn, user, cj, j, queue, res);
+		run_plugin(env, fn, user, cj, j, queue, res);
 	} else {
 		res->status = HANDLER_FAILED;
 		snprintf(res->error_class, sizeof(res->error_class), "UnknownJobClass");

@@ -5,6 +5,7 @@
 #define FORQ_HANDLER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "job.h"
@@ -28,6 +29,7 @@ struct handler_env {
 	struct ev_loop *loop;
 	const struct config *cfg;
 	struct plugin_set *plugins[2]; /* preforked and own; either may be NULL */
+	volatile int32_t *timeout_armed; /* scoreboard flag: a SIGALRM death is a timeout */
 };
 
 /* Runs j (fetched from queue) to completion and fills res. Exec handlers

@@ -776,3 +776,12 @@ int job_json_get_number(const char *json, const char *key, double *out)
 	json_decref(o);
 	return rc;
 }
+
+char *job_lost_payload(const struct job *j, const char *error_message, double now)
+{
+	struct job_failure f = {"Forq::ProcessLost", error_message, j->queue ? j->queue : "default",
+				0, now, 0.0};
+	int count = j->has_retry_count ? j->retry_count + 1 : 0;
+	char *out = j->job_class ? failure_text(j, &f, count) : NULL;
+	return out ? out : job_dead_raw(j->raw);
+}

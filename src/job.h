@@ -70,6 +70,12 @@ struct job_failure {
 char *job_failure_payload(const struct job *j, const struct job_failure *f,
 			  enum job_outcome *outcome, double *score);
 
+/* The dead-set payload of a job whose worker process died under it too
+ * often (a poison pill): error_class "Forq::ProcessLost", error_message,
+ * and retry_count/failed_at/retried_at as for a failure, so the Web UI's
+ * morgue shows it like any dead job. Never NULL; caller frees. */
+char *job_lost_payload(const struct job *j, const char *error_message, double now);
+
 /* Sidekiq's retry delay for retry_count `count`; rnd in [0,1) picks
  * rand(10) = floor(rnd * 10). */
 double job_retry_delay(int count, double rnd);

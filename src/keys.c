@@ -1,6 +1,8 @@
 /* keys: names only; no I/O. */
 #include "keys.h"
 
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "util.h"
@@ -33,6 +35,26 @@ char *keys_signals(const char *identity)
 char *keys_node(const char *identity)
 {
 	return xasprintf("forq:node:%s", identity);
+}
+
+char *keys_lost(const char *jid)
+{
+	return xasprintf("forq:lost:%s", jid);
+}
+
+char *keys_working_pattern(const char *identity)
+{
+	/* Glob characters in a host name must match themselves. */
+	char *esc = xmalloc(2 * strlen(identity) + 1), *p = esc;
+	for (const char *s = identity; *s; s++) {
+		if (strchr("*?[]\\", *s))
+			*p++ = '\\';
+		*p++ = *s;
+	}
+	*p = '\0';
+	char *pattern = xasprintf("forq:working:%s:*", esc);
+	free(esc);
+	return pattern;
 }
 
 char *keys_stat_daily(const char *total_key, double now)

@@ -25,6 +25,9 @@ char *keys_work(const char *identity);    /* <identity>:work (Sidekiq 6.4.2+) */
 char *keys_workers(const char *identity); /* <identity>:workers (<= 6.4.1) */
 char *keys_signals(const char *identity); /* <identity>-signals */
 char *keys_node(const char *identity);    /* forq:node:<identity> */
+char *keys_lost(const char *jid);         /* forq:lost:<jid>: abnormal losses */
+/* SCAN pattern of a node's working lists: forq:working:<identity>:* */
+char *keys_working_pattern(const char *identity);
 /* stat:processed:YYYY-MM-DD (UTC) for epoch seconds now. */
 char *keys_stat_daily(const char *total_key, double now);
 

@@ -12,6 +12,7 @@
 #include "master.h"
 #include "plugin.h"
 #include "proctitle.h"
+#include "rdsurl.h"
 
 static const char *env_lookup(const char *name)
 {
@@ -22,6 +23,11 @@ static const char *env_lookup(const char *name)
 static int check_config(const struct config *cfg)
 {
 	char err[512];
+	struct rdsurl url;
+	if (rdsurl_parse(cfg->redis_url, &url, err, sizeof(err))) {
+		fprintf(stderr, "forq: redis_url: %s\n", err);
+		return CONFIG_EXIT_CONFIG;
+	}
 	struct plugin_set *set = plugin_set_load(cfg->plugins, cfg->nplugins, err, sizeof(err));
 	if (!set) {
 		fprintf(stderr, "forq: %s\n", err);

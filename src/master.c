@@ -30,6 +30,7 @@
 #include "recover.h"
 #include "registry.h"
 #include "scoreboard.h"
+#include "sweep.h"
 #include "util.h"
 #include "worker.h"
 
@@ -96,6 +97,7 @@ struct master {
 	struct registry *reg;
 	struct poller *poller;
 	struct recover *rec;
+	struct sweep *sweep;
 	ev_timer beat_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
@@ -191,9 +193,11 @@ static void master_collect_stats(struct master *m, struct child *c)
 static void master_recover(struct master *m, struct child *c, int status)
 {
 	struct sb_cell *cell = scoreboard_cell(&m->sb, c->cell);
-	enum recover_mode mode = RECOVER_BACK;
+	enum recover_mode mode = RECOVER_LOST;
+	char cause[64];
 	int retry = -1;
 	master_collect_stats(m, c);
+	process_describe_status(status, cause, sizeof(cause));
 	if (cell->timeout_armed && WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
 		const struct config_job *cj = config_find_job(m->cfg, cell->job_class);
 		mode = RECOVER_TIMEOUT;
@@ -202,14 +206,15 @@ static void master_recover(struct master *m, struct child *c, int status)
 		mode = RECOVER_FRONT;
 	}
 	cell->pid = -1; /* reserved until recovered */
-	recover_lane(m->rec, c->cell, mode, retry >= 0 ? retry : JOB_MAX_RETRIES_DEFAULT);
+	recover_lane(m->rec, m->identity, c->cell, true, mode, cause,
+		     retry >= 0 ? retry : JOB_MAX_RETRIES_DEFAULT);
 }
 
-static void master_on_recovered(void *priv, int lane, long long jobs)
+static void master_on_recovered(void *priv, int lane)
 {
 	struct master *m = priv;
-	(void)jobs;
-	scoreboard_release(&m->sb, lane);
+	if (lane >= 0)
+		scoreboard_release(&m->sb, lane);
 	master_maybe_finish(m);
 }
 
@@ -810,6 +815,7 @@ static void master_maybe_finish(struct master *m)
 		return; /* master_on_recovered calls us again */
 	m->leaving = true;
 	poller_stop(m->poller);
+	sweep_stop(m->sweep);
 	ev_timer_stop(m->loop, &m->beat_w);
 	ev_timer_set(&m->leave_w, LEAVE_TIMEOUT, 0.0);
 	ev_timer_start(m->loop, &m->leave_w);
@@ -822,10 +828,16 @@ static int master_start_redis(struct master *m)
 	struct registry_hooks hooks = {master_registry_state, master_registry_signal,
 				       master_registry_flushed, m};
 	m->rds = rds_async_new(m->loop, &m->url, "master", master_on_redis, m);
-	m->reg = registry_new(m->loop, m->rds, m->identity, m->cfg, util_now_wall(), &hooks);
+	double beat = m->cfg->node_dead_after / 3 < REGISTRY_BEAT ? m->cfg->node_dead_after / 3
+								   : REGISTRY_BEAT;
+	m->reg = registry_new(m->loop, m->rds, m->identity, m->cfg, util_now_wall(),
+			      m->cfg->node_dead_after, &hooks);
 	m->poller = poller_new(m->loop, m->rds, REGISTRY_BEAT);
-	m->rec = recover_new(m->rds, m->identity, master_on_recovered, m);
-	ev_timer_init(&m->beat_w, master_on_beat, REGISTRY_BEAT, REGISTRY_BEAT);
+	m->rec = recover_new(m->rds, master_on_recovered, m);
+	m->sweep = sweep_new(m->loop, m->rds, m->rec, m->identity, m->cfg->sweep_interval,
+			     m->cfg->node_dead_after);
+	/* The node key must be refreshed well within its TTL. */
+	ev_timer_init(&m->beat_w, master_on_beat, beat, beat);
 	ev_timer_start(m->loop, &m->beat_w);
 	ev_timer_init(&m->leave_w, master_on_leave_timeout, 0.0, 0.0);
 	return 0;
@@ -888,6 +900,7 @@ static void master_free(struct master *m)
 			close(c->ready_fd);
 		free(c);
 	}
+	sweep_free(m->sweep);
 	recover_free(m->rec);
 	poller_free(m->poller);
 	registry_free(m->reg);

@@ -9,7 +9,7 @@
 
 /* Writes into order[] (room for c->nqueues entries) the indexes of the
  * queues in the order to try for one fetch and returns how many. Strict
- * mode (every weight 1, i.e. !c->queues_weighted): config order. Weighted:
+ * mode (no weight given, i.e. !c->queues_weighted): config order. Weighted:
  * the distribution of Sidekiq's "each queue weight times in a list, shuffle,
  * de-duplicate keeping first occurrences", drawn as the equivalent weighted
  * pick without replacement (n-1 calls of rnd(ctx), uniform in [0,1)). */

@@ -1,5 +1,8 @@
-/* recover: one queue of lane recoveries, one in flight at a time, each an
- * idempotent script call, so a retry after a lost reply does no harm. */
+/* recover: a queue of lane recoveries, one Redis call in flight at a time.
+ * Per lane: read the Busy entry (the job that was running), then take the
+ * jobs out one by one (LINDEX, then one script per job that removes it and
+ * decides where it goes), then clear the Busy entry. Every step is
+ * idempotent, so a retry after a lost connection does no harm. */
 #include "recover.h"
 
 #include <stdio.h>
@@ -11,17 +14,23 @@
 #include "log.h"
 #include "util.h"
 
+enum step { STEP_CURRENT, STEP_NEXT, STEP_CLEAR };
+
 struct task {
 	struct task *next;
+	char *identity;
 	int lane;
+	bool own;
 	enum recover_mode mode;
+	char *cause;
 	int default_retry;
-	long long jobs;
+	enum step step;
+	char *current; /* payload of the job that was running, or NULL */
+	long long requeued, buried;
 };
 
 struct recover {
 	struct rds_async *rds;
-	char *identity, *k_work, *k_workers;
 	recover_done_fn done;
 	void *priv;
 	struct task *head, *tail;
@@ -31,17 +40,27 @@ struct recover {
 
 static void recover_next(struct recover *r);
 
-struct recover *recover_new(struct rds_async *rds, const char *identity, recover_done_fn done,
-			    void *priv)
+static void recover_ignore(struct rds_reply *x, void *priv)
+{
+	(void)x;
+	(void)priv;
+}
+
+struct recover *recover_new(struct rds_async *rds, recover_done_fn done, void *priv)
 {
 	struct recover *r = xcalloc(1, sizeof(*r));
 	r->rds = rds;
-	r->identity = xstrdup(identity);
-	r->k_work = keys_work(identity);
-	r->k_workers = keys_workers(identity);
 	r->done = done;
 	r->priv = priv;
 	return r;
+}
+
+static void task_free(struct task *t)
+{
+	free(t->identity);
+	free(t->cause);
+	free(t->current);
+	free(t);
 }
 
 void recover_free(struct recover *r)
@@ -51,11 +70,8 @@ void recover_free(struct recover *r)
 	while (r->head) {
 		struct task *t = r->head;
 		r->head = t->next;
-		free(t);
+		task_free(t);
 	}
-	free(r->identity);
-	free(r->k_work);
-	free(r->k_workers);
 	free(r);
 }
 
@@ -64,113 +80,178 @@ int recover_pending(const struct recover *r)
 	return r->pending;
 }
 
-static void recover_finish_task(struct recover *r)
+static void recover_task_done(struct recover *r)
 {
 	struct task *t = r->head;
 	r->head = t->next;
 	if (!r->head)
 		r->tail = NULL;
 	r->pending--;
-	r->done(r->priv, t->lane, t->jobs);
-	free(t);
+	if (t->requeued || t->buried)
+		log_warn("jobs of a dead worker recovered", LF_STR("node", t->identity),
+			 LF_INT("lane", t->lane), LF_INT("requeued", t->requeued),
+			 LF_INT("dead", t->buried), LF_STR("cause", t->cause));
+	r->done(r->priv, t->own ? t->lane : -1);
+	task_free(t);
 }
 
-static void recover_on_requeued(struct rds_reply *x, void *priv)
+static void recover_on_reply(struct recover *r, struct rds_reply *x, enum step next)
 {
-	struct recover *r = priv;
 	r->in_flight = false;
 	if (!x)
-		return; /* disconnected: recover_resume retries */
-	if (rds_type(x) == RDS_ERR) {
-		log_error("requeue script failed", LF_STR("error", rds_str(x, NULL)));
-	} else {
-		r->head->jobs += rds_int(x);
-		if (rds_int(x) > 0)
-			log_warn("jobs of a dead worker requeued", LF_INT("lane", r->head->lane),
-				 LF_INT("jobs", rds_int(x)),
-				 LF_STR("where", r->head->mode == RECOVER_FRONT ? "front" : "back"));
-	}
-	recover_finish_task(r);
+		return; /* disconnected: recover_resume repeats this step */
+	if (rds_type(x) == RDS_ERR)
+		log_error("recovery step failed", LF_STR("error", rds_str(x, NULL)));
+	r->head->step = next;
 	recover_next(r);
 }
 
-static int recover_requeue(struct recover *r, struct task *t)
+static void recover_on_current(struct rds_reply *x, void *priv)
 {
-	char tid[16];
-	char *working = keys_working(r->identity, t->lane);
-	snprintf(tid, sizeof(tid), "%d", t->lane);
-	const char *argv[] = {working,   r->k_work, r->k_workers,
-			      KEY_QUEUES, tid, t->mode == RECOVER_FRONT ? "front" : "back",
-			      "default", KEY_QUEUE_PREFIX};
-	int rc = rds_async_eval(r->rds, recover_on_requeued, r, LUA_REQUEUE, 4, 8, argv, NULL);
-	free(working);
-	return rc;
+	struct recover *r = priv;
+	if (x && rds_type(x) == RDS_STR) {
+		free(r->head->current);
+		r->head->current = job_json_get_string(rds_str(x, NULL), "payload");
+	}
+	recover_on_reply(r, x, STEP_NEXT);
 }
 
-/* Timeout: each job in the list goes through the retry rules as failed. */
-static void recover_on_recorded(struct rds_reply *x, void *priv)
+static void recover_on_moved(struct rds_reply *x, void *priv)
+{
+	struct recover *r = priv;
+	struct task *t = r->head;
+	if (x && rds_type(x) == RDS_ARR && rds_len(x) == 2) {
+		const char *action = rds_str(rds_elem(x, 0), NULL);
+		if (!strcmp(action, "dead"))
+			t->buried++;
+		else if (!strcmp(action, "requeued"))
+			t->requeued++;
+	} else if (x && rds_type(x) == RDS_INT) { /* finish.lua (timeout) */
+		t->buried++;
+	}
+	recover_on_reply(r, x, STEP_NEXT); /* the list may hold more */
+}
+
+static void recover_on_cleared(struct rds_reply *x, void *priv)
 {
 	struct recover *r = priv;
 	r->in_flight = false;
 	if (!x)
 		return;
-	r->head->jobs++;
-	recover_next(r); /* the same task again: the list may hold more */
+	recover_task_done(r);
+	recover_next(r);
+}
+
+/* A plugin handler's timeout: the running job failed, by the retry rules. */
+static int recover_timeout(struct recover *r, struct task *t, const struct job *j,
+			   const char *working, const char *tid)
+{
+	struct job_failure f = {"Forq::Timeout",
+				"plugin handler exceeded its timeout; its worker was stopped",
+				j->queue, t->default_retry, util_now_wall(), util_random()};
+	static const char *const names[] = {"retry", "dead", "discard"};
+	enum job_outcome out;
+	double at;
+	char score[40], cutoff[40], limit[16];
+	char *stored = job_failure_payload(j, &f, &out, &at);
+	char *work = keys_work(t->identity), *workers = keys_workers(t->identity);
+	char *lost = keys_lost(j->jid);
+	job_format_time(score, sizeof(score), at);
+	job_format_time(cutoff, sizeof(cutoff), f.now - JOB_DEAD_TIMEOUT);
+	snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
+	log_warn("job timed out in a plugin handler", LF_STR("jid", j->jid),
+		 LF_STR("class", j->job_class), LF_STR("next", names[out]));
+	const char *argv[] = {working, work, workers, KEY_RETRY, KEY_DEAD, lost, tid, j->raw,
+			      names[out], stored ? stored : "", score, cutoff, limit};
+	int rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_FINISH, 6, 13, argv, NULL);
+	free(stored);
+	free(work);
+	free(workers);
+	free(lost);
+	return rc;
+}
+
+/* Moves one job (raw) out of the list: a lost running job counts a loss. */
+static int recover_move(struct recover *r, struct task *t, const char *working, const char *raw)
+{
+	bool running = t->current && !strcmp(t->current, raw);
+	char err[256], now[40], cutoff[40], limit[16], threshold[16], ttl[16], msg[256];
+	struct job j;
+	int rc;
+	bool parsed = !job_parse(&j, raw, err, sizeof(err));
+
+	if (running && parsed && t->mode == RECOVER_TIMEOUT) {
+		char tid[16];
+		snprintf(tid, sizeof(tid), "%d", t->lane);
+		rc = recover_timeout(r, t, &j, working, tid);
+		job_free(&j);
+		return rc;
+	}
+	bool count = running && t->mode == RECOVER_LOST;
+	snprintf(msg, sizeof(msg), "worker process died %d times while running this job "
+		 "(last: %s)", RECOVER_POISON_LOSSES, t->cause);
+	char *dead = parsed ? job_lost_payload(&j, msg, util_now_wall()) : job_dead_raw(raw);
+	char *lost = keys_lost(parsed && j.jid[0] ? j.jid : "-");
+	const char *queue = parsed && j.queue && j.queue[0] ? j.queue : "default";
+	job_format_time(now, sizeof(now), util_now_wall());
+	job_format_time(cutoff, sizeof(cutoff), util_now_wall() - JOB_DEAD_TIMEOUT);
+	snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
+	snprintf(threshold, sizeof(threshold), "%d", RECOVER_POISON_LOSSES);
+	snprintf(ttl, sizeof(ttl), "%d", RECOVER_POISON_WINDOW);
+	const char *argv[] = {working, KEY_QUEUES, KEY_DEAD, lost, raw, queue, KEY_QUEUE_PREFIX,
+			      count ? "back" : "front", count ? "1" : "0", threshold, ttl, dead,
+			      now, cutoff, limit};
+	rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_LOSE, 4, 15, argv, NULL);
+	free(dead);
+	free(lost);
+	job_free(&j);
+	return rc;
 }
 
 static void recover_on_listed(struct rds_reply *x, void *priv)
 {
 	struct recover *r = priv;
 	struct task *t = r->head;
-	char err[256], tid[16], score[40], cutoff[40], limit[16];
-	struct job j;
 	r->in_flight = false;
 	if (!x)
 		return;
-	if (rds_type(x) != RDS_STR) { /* empty: done */
-		recover_finish_task(r);
+	if (rds_type(x) != RDS_STR) { /* empty */
+		t->step = STEP_CLEAR;
 		recover_next(r);
 		return;
 	}
 	size_t len;
 	const char *s = rds_str(x, &len);
-	char *raw = xstrndup(s, len), *stored = NULL;
-	const char *outcome = "dead";
-	double at = util_now_wall();
-	if (job_parse(&j, raw, err, sizeof(err)) == 0) {
-		struct job_failure f = {"Forq::Timeout", "plugin handler exceeded its timeout; "
-				       "its worker was stopped", j.queue,
-				       t->default_retry, at, util_random()};
-		enum job_outcome out;
-		static const char *const names[] = {"retry", "dead", "discard"};
-		stored = job_failure_payload(&j, &f, &out, &at);
-		outcome = names[out];
-		log_warn("job timed out in a plugin handler", LF_STR("jid", j.jid),
-			 LF_STR("class", j.job_class), LF_STR("next", outcome));
-	} else {
-		stored = job_dead_raw(raw);
-	}
-	job_free(&j);
-	char *working = keys_working(r->identity, t->lane);
-	snprintf(tid, sizeof(tid), "%d", t->lane);
-	job_format_time(score, sizeof(score), at);
-	job_format_time(cutoff, sizeof(cutoff), util_now_wall() - JOB_DEAD_TIMEOUT);
-	snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
-	const char *argv[] = {working, r->k_work, r->k_workers, KEY_RETRY, KEY_DEAD, tid, raw,
-			      outcome, stored ? stored : "", score, cutoff, limit};
-	if (!rds_async_eval(r->rds, recover_on_recorded, r, LUA_FINISH, 5, 12, argv, NULL))
+	char *raw = xstrndup(s, len), *working = keys_working(t->identity, t->lane);
+	if (!recover_move(r, t, working, raw))
 		r->in_flight = true;
-	free(working);
 	free(raw);
-	free(stored);
+	free(working);
 }
 
-static int recover_list(struct recover *r, struct task *t)
+static int recover_step(struct recover *r, struct task *t)
 {
-	char *working = keys_working(r->identity, t->lane);
-	const char *argv[] = {"LINDEX", working, "-1"};
-	int rc = rds_async_call(r->rds, recover_on_listed, r, 3, argv, NULL);
+	char tid[16];
+	char *working = keys_working(t->identity, t->lane);
+	char *work = keys_work(t->identity), *workers = keys_workers(t->identity);
+	int rc;
+	snprintf(tid, sizeof(tid), "%d", t->lane);
+	if (t->step == STEP_CURRENT) {
+		const char *argv[] = {"HGET", work, tid};
+		rc = rds_async_call(r->rds, recover_on_current, r, 3, argv, NULL);
+	} else if (t->step == STEP_NEXT) {
+		const char *argv[] = {"LINDEX", working, "-1"};
+		rc = rds_async_call(r->rds, recover_on_listed, r, 3, argv, NULL);
+	} else {
+		const char *argv[] = {"HDEL", work, tid};
+		const char *argv2[] = {"HDEL", workers, tid};
+		rc = rds_async_call(r->rds, recover_ignore, NULL, 3, argv, NULL);
+		if (!rc)
+			rc = rds_async_call(r->rds, recover_on_cleared, r, 3, argv2, NULL);
+	}
 	free(working);
+	free(work);
+	free(workers);
 	return rc;
 }
 
@@ -179,16 +260,19 @@ static void recover_next(struct recover *r)
 	struct task *t = r->head;
 	if (!t || r->in_flight || !rds_async_is_up(r->rds))
 		return;
-	int rc = t->mode == RECOVER_TIMEOUT ? recover_list(r, t) : recover_requeue(r, t);
-	if (!rc)
+	if (!recover_step(r, t))
 		r->in_flight = true;
 }
 
-void recover_lane(struct recover *r, int lane, enum recover_mode mode, int default_retry)
+void recover_lane(struct recover *r, const char *identity, int lane, bool own,
+		  enum recover_mode mode, const char *cause, int default_retry)
 {
 	struct task *t = xcalloc(1, sizeof(*t));
+	t->identity = xstrdup(identity);
 	t->lane = lane;
+	t->own = own;
 	t->mode = mode;
+	t->cause = xstrdup(cause);
 	t->default_retry = default_retry;
 	if (r->tail)
 		r->tail->next = t;

@@ -1,29 +1,40 @@
-/* recover: what the master does with a dead worker's working list
- * (DESIGN.md §5): put its jobs back on their queues, or - for a plugin
- * handler killed by its own timeout - record the job as failed through the
- * retry rules. Work that cannot reach Redis now is kept and retried when the
- * connection comes back; the worker's lane stays reserved until then. */
+/* recover: what happens to a dead worker's working list (DESIGN.md §5).
+ * The job it was running (its Busy entry) counts an abnormal loss; the third
+ * loss of a jid within 72 h sends it to the dead set as Forq::ProcessLost
+ * (a poison pill), otherwise it goes back to its queue. A plugin handler
+ * killed by its own timeout is recorded as a failed run instead. Jobs not yet
+ * started go back to the front. Work that cannot reach Redis now is kept and
+ * retried when the connection is back; the lane stays reserved until then.
+ * The orphan sweep uses the same path for lanes of dead nodes. */
 #ifndef FORQ_RECOVER_H
 #define FORQ_RECOVER_H
 
 #include "rds.h"
 
+#define RECOVER_POISON_LOSSES 3        /* DESIGN.md §8 */
+#define RECOVER_POISON_WINDOW 259200   /* 72 h */
+
 enum recover_mode {
-	RECOVER_BACK,    /* died mid-job: back of its queue */
-	RECOVER_FRONT,   /* killed at stop: front of its queue, runs next */
+	RECOVER_LOST,    /* the worker died mid-job: count a loss, back of its queue */
+	RECOVER_FRONT,   /* killed at a stop: front of its queue, no loss */
 	RECOVER_TIMEOUT, /* a plugin handler exceeded its timeout: a failure */
 };
 
 struct recover;
-typedef void (*recover_done_fn)(void *priv, int lane, long long jobs);
+/* lane < 0 for sweeps of other nodes (no lane of ours to release). */
+typedef void (*recover_done_fn)(void *priv, int lane);
 
-struct recover *recover_new(struct rds_async *rds, const char *identity, recover_done_fn done,
-			    void *priv);
+struct recover *recover_new(struct rds_async *rds, recover_done_fn done, void *priv);
 void recover_free(struct recover *r);
-void recover_lane(struct recover *r, int lane, enum recover_mode mode, int default_retry);
+/* Recovers forq:working:<identity>:<lane>. cause is logged and written
+ * into a poison pill's error message ("signal KILL"). default_retry is the
+ * class's retry limit for RECOVER_TIMEOUT. own: the lane is ours (release
+ * it through done when finished). */
+void recover_lane(struct recover *r, const char *identity, int lane, bool own,
+		  enum recover_mode mode, const char *cause, int default_retry);
 /* Runs whatever waited for Redis (call when the connection is back). */
 void recover_resume(struct recover *r);
-/* Lanes still waiting. */
+/* Tasks still waiting or running. */
 int recover_pending(const struct recover *r);
 
 #endif

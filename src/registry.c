@@ -22,6 +22,7 @@ struct registry {
 	char *identity, *info;
 	char *k_work, *k_workers, *k_signals, *k_node;
 	bool in_flight;
+	long node_ttl_ms;
 	long long sent_processed, sent_failed;
 	void (*leave_done)(void *priv);
 	void *leave_priv;
@@ -61,10 +62,11 @@ static char *registry_info(const char *identity, const struct config *cfg, doubl
 }
 
 struct registry *registry_new(struct ev_loop *loop, struct rds_async *rds, const char *identity,
-			      const struct config *cfg, double started_at,
+			      const struct config *cfg, double started_at, double node_ttl,
 			      const struct registry_hooks *hooks)
 {
 	struct registry *r = xcalloc(1, sizeof(*r));
+	r->node_ttl_ms = (long)(node_ttl * 1000);
 	r->loop = loop;
 	r->rds = rds;
 	r->hooks = *hooks;
@@ -156,7 +158,7 @@ void registry_beat(struct registry *r)
 	snprintf(rss, sizeof(rss), "%ld", st.rss_kb);
 	snprintf(conc, sizeof(conc), "%d", st.concurrency);
 	snprintf(ttl, sizeof(ttl), "%d", REGISTRY_TTL);
-	snprintf(nttl, sizeof(nttl), "%d", REGISTRY_NODE_TTL);
+	snprintf(nttl, sizeof(nttl), "%ld", r->node_ttl_ms);
 	CALL("MULTI");
 	registry_stats(r, &st, now);
 	CALL("SADD", KEY_PROCESSES, r->identity);
@@ -165,7 +167,7 @@ void registry_beat(struct registry *r)
 	CALL("EXPIRE", r->identity, ttl);
 	CALL("EXPIRE", r->k_work, ttl);
 	CALL("EXPIRE", r->k_workers, ttl);
-	CALL("SET", r->k_node, beat, "EX", nttl);
+	CALL("SET", r->k_node, beat, "PX", nttl);
 	CALL("SADD", KEY_NODES, r->identity);
 	CALL("RPOP", r->k_signals);
 	{

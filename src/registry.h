@@ -12,7 +12,6 @@
 
 #define REGISTRY_BEAT 5.0      /* seconds between heartbeats (Sidekiq 6.4) */
 #define REGISTRY_TTL 60        /* seconds, Sidekiq's */
-#define REGISTRY_NODE_TTL 30   /* forq:node:<identity>, DESIGN.md §8 */
 
 struct registry;
 
@@ -36,8 +35,9 @@ struct registry_hooks {
 	void *priv;
 };
 
+/* node_ttl: lifetime of forq:node:<identity> (node_dead_after). */
 struct registry *registry_new(struct ev_loop *loop, struct rds_async *rds, const char *identity,
-			      const struct config *cfg, double started_at,
+			      const struct config *cfg, double started_at, double node_ttl,
 			      const struct registry_hooks *hooks);
 /* Beats now (also called by the master's timer). */
 void registry_beat(struct registry *r);

@@ -34,6 +34,7 @@
 struct pending {
 	bool active;
 	char *payload;    /* as fetched (in the working list) */
+	char *lost;       /* forq:lost:<jid> */
 	const char *what; /* ack | retry | dead | discard | requeue */
 	char *stored;     /* retry/dead payload */
 	double score;
@@ -294,6 +295,7 @@ static void pending_clear(struct pending *p)
 {
 	free(p->payload);
 	free(p->stored);
+	free(p->lost);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -314,9 +316,9 @@ static int worker_write_pending(struct worker *w)
 		job_format_time(cutoff, sizeof(cutoff), util_now_wall() - JOB_DEAD_TIMEOUT);
 		snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
 		const char *argv[] = {w->k_working, w->k_work, w->k_workers, KEY_RETRY, KEY_DEAD,
-				      w->tid, p->payload, p->what, p->stored ? p->stored : "",
-				      score, cutoff, limit};
-		x = rds_eval(w->r, LUA_FINISH, 5, 12, argv, NULL);
+				      p->lost ? p->lost : "forq:lost:-", w->tid, p->payload,
+				      p->what, p->stored ? p->stored : "", score, cutoff, limit};
+		x = rds_eval(w->r, LUA_FINISH, 6, 13, argv, NULL);
 	}
 	if (!x)
 		return -1;
@@ -341,9 +343,9 @@ static void worker_flush_pending(struct worker *w)
 }
 
 static void worker_set_pending(struct worker *w, char *payload, const char *what, char *stored,
-			       double score)
+			       double score, const char *jid)
 {
-	w->pend = (struct pending){true, payload, what, stored, score};
+	w->pend = (struct pending){true, payload, jid ? keys_lost(jid) : NULL, what, stored, score};
 }
 
 static void worker_fail(struct worker *w, const struct job *j, const char *queue,
@@ -360,7 +362,7 @@ static void worker_fail(struct worker *w, const struct job *j, const char *queue
 	log_warn("job failed", LF_STR("jid", j->jid), LF_STR("class", j->job_class),
 		 LF_STR("error_class", res->error_class), LF_STR("error", res->error_message),
 		 LF_STR("next", names[out]));
-	worker_set_pending(w, payload, names[out], stored, score);
+	worker_set_pending(w, payload, names[out], stored, score, j->jid);
 }
 
 /* A payload that cannot be parsed goes to the dead set as it is. */
@@ -368,8 +370,9 @@ static void worker_bury(struct worker *w, char *payload, const char *why)
 {
 	log_error("malformed job sent to the dead set", LF_STR("error", why),
 		  LF_STR("payload", payload));
+	w->a->cell->jobs_done++;
 	w->a->cell->jobs_failed++;
-	worker_set_pending(w, payload, "dead", job_dead_raw(payload), util_now_wall());
+	worker_set_pending(w, payload, "dead", job_dead_raw(payload), util_now_wall(), NULL);
 }
 
 static void worker_process(struct worker *w, char *queue, char *payload)
@@ -397,13 +400,13 @@ static void worker_process(struct worker *w, char *queue, char *payload)
 	if (res.status == HANDLER_ABANDONED) {
 		log_warn("job given back to the front of its queue", LF_STR("jid", j.jid),
 			 LF_STR("class", j.job_class));
-		worker_set_pending(w, payload, "requeue", NULL, 0);
+		worker_set_pending(w, payload, "requeue", NULL, 0, NULL);
 	} else {
 		cell->jobs_done++;
 		if (res.status == HANDLER_OK) {
 			log_info("job done", LF_STR("jid", j.jid), LF_STR("class", j.job_class),
 				 LF_DBL("elapsed", util_now_mono() - t0));
-			worker_set_pending(w, payload, "ack", NULL, 0);
+			worker_set_pending(w, payload, "ack", NULL, 0, j.jid);
 		} else {
 			cell->jobs_failed++;
 			worker_fail(w, &j, queue, &res, payload);
@@ -457,7 +460,7 @@ static void worker_serve(struct worker *w)
 		if (w->stopping || w->quiet) {
 			/* Fetched while a stop or quiet arrived: give it back. */
 			free(queue);
-			worker_set_pending(w, payload, "requeue", NULL, 0);
+			worker_set_pending(w, payload, "requeue", NULL, 0, NULL);
 			worker_flush_pending(w);
 			continue;
 		}
@@ -524,7 +527,8 @@ static void worker_init_loop(struct worker *w)
 	ev_timer_init(&w->tick, worker_on_tick, 0.0, WORKER_PARENT_CHECK);
 	ev_timer_init(&w->sleep_w, worker_on_sleep, 0.0, 0.0);
 	ev_timer_init(&w->shutdown_w, worker_on_shutdown_timer, 0.0, 0.0);
-	w->henv = (struct handler_env){w->loop, w->a->cfg, {w->a->plugins, NULL}};
+	w->henv = (struct handler_env){w->loop, w->a->cfg, {w->a->plugins, NULL},
+				       &w->a->cell->timeout_armed};
 }
 
 int worker_main(const struct worker_args *a)

@@ -1,6 +1,7 @@
 -- finish: writes a job's outcome and takes it out of the working list in the
 -- same step: a job leaves the working list only together with its outcome.
--- KEYS: 1 working list, 2 <identity>:work, 3 <identity>:workers, 4 retry, 5 dead
+-- KEYS: 1 working list, 2 <identity>:work, 3 <identity>:workers, 4 retry, 5 dead,
+--       6 forq:lost:<jid> (a success clears the job's count of abnormal losses)
 -- ARGV: 1 tid, 2 payload as fetched, 3 outcome: ack | retry | dead | discard,
 --       4 payload to store (retry/dead), 5 score, 6 dead cut-off score,
 --       7 dead set size limit
@@ -10,7 +11,9 @@ local removed = redis.call('LREM', KEYS[1], -1, ARGV[2])
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 local outcome = ARGV[3]
-if outcome == 'retry' then
+if outcome == 'ack' then
+  redis.call('DEL', KEYS[6])
+elseif outcome == 'retry' then
   redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
 elseif outcome == 'dead' then
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])

@@ -46,7 +46,7 @@ def test_exec_handler_gets_payload_env_and_output_is_logged(forq, redis_server, 
     assert "12345678901234567890" in stdin          # big integers untouched
     env = dict(l.split("=", 1) for l in open(out + ".env").read().splitlines())
     assert env["FORQ_JID"] == jid and env["FORQ_CLASS"] == "EchoJob"
-    assert env["FORQ_QUEUE"] == "default" and env["FORQ_RETRY_COUNT"] == "0"
+    assert env["FORQ_QUEUE"] == "default" and env["FORQ_RETRY_COUNT"] == "-1"
     assert f.lines(f'job output.* jid={jid} .*stream=stdout line="line one"')
     assert f.lines(f'job output.* jid={jid} .*stream=stderr line="to stderr"')
     r = rconn(redis_server)
@@ -131,7 +131,7 @@ def test_sigkill_of_busy_worker_requeues_its_job(forq, redis_server, tmpdir_path
     jid = push(redis_server, "LongJob")
     wait_until(lambda: os.path.exists(marks), 5, what="job started")
     os.kill(workers[0][0], signal.SIGKILL)
-    f.wait_log("jobs of a dead worker requeued")
+    f.wait_log("jobs of a dead worker recovered.* requeued=1")
     f.wait_log(f"job done.* jid={jid}", timeout=15)
     assert open(marks).read().split() == [jid, jid]     # ran again, not lost
     r = rconn(redis_server)

@@ -132,6 +132,10 @@ static int echo_run(const forq_job *job, forq_error *err, void *user)
 {
 	(void)user;
 	record_latency(job);
+	if (job->args_json && strstr(job->args_json, "segv"))
+		raise(SIGSEGV); /* a handler crash takes its worker down */
+	if (job->args_json && strstr(job->args_json, "sleep"))
+		sleep(3600); /* for plugin timeouts */
 	if (job->args_json && strstr(job->args_json, "fail"))
 		return forq_error_set(err, "TestFailure", "asked to fail: %s", job->args_json);
 	return FORQ_OK;

@@ -196,8 +196,9 @@ END_TEST
 
 START_TEST(test_all_weights_one_is_unweighted)
 {
+	/* Sidekiq 6.4: any explicit weight, even 1, makes the order random */
 	ck_assert_int_eq(parse("[forq]\nqueues = a:1, b:1\n"), 0);
-	ck_assert(!cfg->queues_weighted);
+	ck_assert(cfg->queues_weighted);
 	ck_assert_uint_eq(cfg->nqueues, 2);
 }
 END_TEST
@@ -523,6 +524,51 @@ START_TEST(test_queues_string)
 }
 END_TEST
 
+START_TEST(test_job_sections)
+{
+	ck_assert_int_eq(parse("[forq]\n[job \"A\"]\nexec = /bin/x --a \"b c\" 'd \"e' f\\ g\n"
+			       "timeout = 2.5\nretry = 3\n[job \"B\"]\nretry = 0\n"), 0);
+	ck_assert_uint_eq(cfg->njobs, 2);
+	const struct config_job *a = config_find_job(cfg, "A"), *b = config_find_job(cfg, "B");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->argv[0], "/bin/x");
+	ck_assert_str_eq(a->argv[1], "--a");
+	ck_assert_str_eq(a->argv[2], "b c");
+	ck_assert_str_eq(a->argv[3], "d \"e");
+	ck_assert_str_eq(a->argv[4], "f g");
+	ck_assert_ptr_null(a->argv[5]);
+	ck_assert(a->timeout == 2.5);
+	ck_assert_int_eq(a->retry, 3);
+	ck_assert_ptr_null(b->argv);
+	ck_assert_int_eq(b->retry, 0);
+	ck_assert_ptr_null(config_find_job(cfg, "C"));
+	expect_error("[job \"A\"]\n[job \"A\"]\n", 2, "appears twice");
+	expect_error("[job \"A\"]\nexec = /a\nexec = /b\n", 3, "duplicate key 'exec'");
+	expect_error("[job \"A\"]\ntimeout = -1\n", 2, "timeout must be");
+	expect_error("[job \"A\"]\nretry = 1001\n", 2, "retry must be");
+	expect_error("[job \"A\"]\nexec = /a \"open\n", 2, "unterminated");
+	expect_error("[job \"A\"]\nexec =\n", 2, "empty command");
+	expect_error("[job A]\n", 1, "bad section header");
+	expect_error("[job \"\"]\n", 1, "bad section header");
+}
+END_TEST
+
+START_TEST(test_long_job_class_names)
+{
+	/* longer than inih's 50-byte section buffer: keys must still apply */
+	const char *cls = "ActiveJob::QueueAdapters::SidekiqAdapter::JobWrapper";
+	char text[512];
+	snprintf(text, sizeof(text), "[forq]\n[job \"%s\"]\nexec = /bin/true\ntimeout = 7\n", cls);
+	ck_assert_int_eq(parse(text), 0);
+	const struct config_job *j = config_find_job(cfg, cls);
+	ck_assert_ptr_nonnull(j);
+	ck_assert(j->timeout == 7.0);
+	ck_assert_str_eq(j->argv[0], "/bin/true");
+	snprintf(text, sizeof(text), "[job \"%s\"]\nbogus = 1\n", cls);
+	expect_error(text, 2, "unknown key 'bogus'");
+}
+END_TEST
+
 START_TEST(test_indented_keys_are_layout)
 {
 	ck_assert_int_eq(parse("[forq]\nprocesses = 2\n  tag = x\n\tshutdown_timeout = 5\n"), 0);
@@ -587,6 +633,8 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_parse_file);
 	tcase_add_test(tc, test_parse_missing_file);
 	tcase_add_test(tc, test_indented_keys_are_layout);
+	tcase_add_test(tc, test_long_job_class_names);
+	tcase_add_test(tc, test_job_sections);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,32 @@
+-- lose: takes one job out of a dead worker's working list. The job that was
+-- running counts a loss for its jid; on the threshold-th loss within the
+-- counter's lifetime it is a poison pill and goes to the dead set instead of
+-- back to its queue. Jobs the worker had not started go back to the front.
+-- KEYS: 1 working list, 2 queues, 3 dead, 4 forq:lost:<jid>
+-- ARGV: 1 payload, 2 queue name, 3 queue key prefix, 4 front | back,
+--       5 count a loss (1 | 0), 6 threshold, 7 counter TTL (s),
+--       8 dead payload, 9 now (score), 10 dead cut-off score, 11 dead limit
+-- Returns {action, losses}: action 'requeued', 'dead' or 'gone' (someone
+-- else already took it).
+if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
+  return {'gone', 0}
+end
+local losses = 0
+if ARGV[5] == '1' then
+  losses = redis.call('INCR', KEYS[4])
+  redis.call('EXPIRE', KEYS[4], ARGV[7])
+  if losses >= tonumber(ARGV[6]) then
+    redis.call('ZADD', KEYS[3], ARGV[9], ARGV[8])
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[10])
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[11]))
+    redis.call('DEL', KEYS[4])
+    return {'dead', losses}
+  end
+end
+if ARGV[4] == 'front' then
+  redis.call('RPUSH', ARGV[3] .. ARGV[2], ARGV[1])
+else
+  redis.call('LPUSH', ARGV[3] .. ARGV[2], ARGV[1])
+end
+redis.call('SADD', KEYS[2], ARGV[2])
+return {'requeued', losses}
