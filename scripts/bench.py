@@ -201,21 +201,27 @@ def bench_idle_rss(build, tmp, rds):
 # ---- throughput ------------------------------------------------------------------
 
 def enqueue_noop(r, count, cls="NoopJob", queue="default"):
-    """Sidekiq's bulk format: one LPUSH per batch, the same enqueued_at."""
+    """Sidekiq's bulk format: one LPUSH per batch, the same enqueued_at. The
+    jobs are staged under another key and RENAMEd onto the queue at the end,
+    so every system sees all of them at the same instant (RENAME wakes the
+    blocked fetchers), and the clock starts when this returns."""
     now = time.time()
+    staging = "bench:staging"
     pipe = r.pipeline(transaction=False)
-    pipe.sadd("queues", queue)
+    pipe.delete(staging)
     batch = []
     for i in range(count):
         batch.append(json.dumps({"retry": True, "queue": queue, "class": cls, "args": [i],
                                  "jid": f"{i:024x}", "created_at": now, "enqueued_at": now},
                                 separators=(",", ":")))
         if len(batch) == 1000:
-            pipe.lpush(f"queue:{queue}", *batch)
+            pipe.lpush(staging, *batch)
             batch = []
     if batch:
-        pipe.lpush(f"queue:{queue}", *batch)
+        pipe.lpush(staging, *batch)
     pipe.execute()
+    r.sadd("queues", queue)
+    r.rename(staging, f"queue:{queue}")
 
 
 def drain(build, rds, tmp, count, args, env=None, config=None):
@@ -232,8 +238,14 @@ def drain(build, rds, tmp, count, args, env=None, config=None):
             return all(r.llen(k) == 0 for k in r.scan_iter("forq:working:*"))
         wait_for(done, 600, "queue drained")
         took = time.monotonic() - t0
+        # Every job ran exactly as counted (stats flush with the 5 s beat).
+        wait_for(lambda: int(r.get("stat:processed") or 0) >= count, 30, "stat:processed")
+        processed, failed = int(r.get("stat:processed")), int(r.get("stat:failed") or 0)
+        if processed != count or failed or r.zcard("retry") or r.zcard("dead"):
+            raise RuntimeError(f"forq: processed {processed}, failed {failed}; expected {count}")
     finally:
         f.stop()
+        r.flushall()
     return count / took
 
 

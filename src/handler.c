@@ -281,6 +281,7 @@ static void run_exec(const struct handler_env *env, const struct config_job *cj,
 			 cj->argv[0], strerror(errno));
 		goto out;
 	}
+	*env->handler_pid = r.pid;
 	r.payload = j->raw;
 	r.payload_len = strlen(j->raw);
 	r.in_fd = in_fd;
@@ -305,6 +306,7 @@ static void run_exec(const struct handler_env *env, const struct config_job *cj,
 	while (!run_is_done(&r))
 		ev_run(r.loop, 0);
 	current = NULL;
+	*env->handler_pid = 0;
 	ev_signal_stop(r.loop, &r.chld_w);
 	ev_timer_stop(r.loop, &r.timeout_w);
 	ev_timer_stop(r.loop, &r.kill_w);

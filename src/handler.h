@@ -30,6 +30,7 @@ struct handler_env {
 	const struct config *cfg;
 	struct plugin_set *plugins[2]; /* preforked and own; either may be NULL */
 	volatile int32_t *timeout_armed; /* scoreboard flag: a SIGALRM death is a timeout */
+	volatile int32_t *handler_pid;   /* scoreboard: whom to kill if the worker dies */
 };
 
 /* Runs j (fetched from queue) to completion and fills res. Exec handlers

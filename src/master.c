@@ -198,6 +198,10 @@ static void master_recover(struct master *m, struct child *c, int status)
 	int retry = -1;
 	master_collect_stats(m, c);
 	process_describe_status(status, cause, sizeof(cause));
+	/* Its exec handler must not run on while the job is given to another
+	 * worker: the whole process group goes. */
+	if (cell->handler_pid > 0)
+		process_signal_group(cell->handler_pid, SIGKILL);
 	if (cell->timeout_armed && WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM) {
 		const struct config_job *cj = config_find_job(m->cfg, cell->job_class);
 		mode = RECOVER_TIMEOUT;
@@ -206,7 +210,7 @@ static void master_recover(struct master *m, struct child *c, int status)
 		mode = RECOVER_FRONT;
 	}
 	cell->pid = -1; /* reserved until recovered */
-	recover_lane(m->rec, m->identity, c->cell, true, mode, cause,
+	recover_lane(m->rec, m->identity, c->cell, true, cell->jid, mode, cause,
 		     retry >= 0 ? retry : JOB_MAX_RETRIES_DEFAULT);
 }
 

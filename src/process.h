@@ -20,9 +20,9 @@ pid_t process_spawn(process_child_fn fn, void *arg);
 /* Starts argv (PATH searched, no shell) in its own process group with
  * stdin, stdout and stderr on new pipes (*in_fd is our write end, *out_fd
  * and *err_fd our read ends; all non-blocking and close-on-exec) and the
- * extra environment env ("NAME=value", NULL-terminated). The program gets
- * SIGKILL if its parent dies, and no descriptor of ours beyond the three.
- * Returns its pid, or -1 (errno). */
+ * extra environment env ("NAME=value", NULL-terminated), every signal at
+ * its default and no descriptor of ours beyond the three. Returns its pid,
+ * or -1 (errno) - also when the program cannot be executed. */
 pid_t process_spawn_exec(char *const *argv, char *const *env, int *in_fd, int *out_fd,
 			 int *err_fd);
 

@@ -26,6 +26,7 @@ struct task {
 	int default_retry;
 	enum step step;
 	char *current; /* payload of the job that was running, or NULL */
+	char *jid;     /* or its jid (from the scoreboard), or NULL */
 	long long requeued, buried;
 };
 
@@ -60,6 +61,7 @@ static void task_free(struct task *t)
 	free(t->identity);
 	free(t->cause);
 	free(t->current);
+	free(t->jid);
 	free(t);
 }
 
@@ -174,11 +176,12 @@ static int recover_timeout(struct recover *r, struct task *t, const struct job *
 /* Moves one job (raw) out of the list: a lost running job counts a loss. */
 static int recover_move(struct recover *r, struct task *t, const char *working, const char *raw)
 {
-	bool running = t->current && !strcmp(t->current, raw);
 	char err[256], now[40], cutoff[40], limit[16], threshold[16], ttl[16], msg[256];
 	struct job j;
 	int rc;
 	bool parsed = !job_parse(&j, raw, err, sizeof(err));
+	bool running = t->jid ? parsed && t->jid[0] && !strcmp(t->jid, j.jid)
+			      : t->current && !strcmp(t->current, raw);
 
 	if (running && parsed && t->mode == RECOVER_TIMEOUT) {
 		char tid[16];
@@ -265,10 +268,13 @@ static void recover_next(struct recover *r)
 }
 
 void recover_lane(struct recover *r, const char *identity, int lane, bool own,
-		  enum recover_mode mode, const char *cause, int default_retry)
+		  const char *running_jid, enum recover_mode mode, const char *cause,
+		  int default_retry)
 {
 	struct task *t = xcalloc(1, sizeof(*t));
 	t->identity = xstrdup(identity);
+	t->jid = running_jid ? xstrdup(running_jid) : NULL;
+	t->step = running_jid ? STEP_NEXT : STEP_CURRENT; /* known: no Busy entry needed */
 	t->lane = lane;
 	t->own = own;
 	t->mode = mode;

@@ -26,12 +26,14 @@ typedef void (*recover_done_fn)(void *priv, int lane);
 
 struct recover *recover_new(struct rds_async *rds, recover_done_fn done, void *priv);
 void recover_free(struct recover *r);
-/* Recovers forq:working:<identity>:<lane>. cause is logged and written
- * into a poison pill's error message ("signal KILL"). default_retry is the
- * class's retry limit for RECOVER_TIMEOUT. own: the lane is ours (release
- * it through done when finished). */
+/* Recovers forq:working:<identity>:<lane>. running_jid names the job that
+ * was running ("" for none; NULL when unknown: the Busy entry tells). cause
+ * is logged and written into a poison pill's error message ("signal
+ * KILL"). default_retry is the class's retry limit for RECOVER_TIMEOUT.
+ * own: the lane is ours (release it through done when finished). */
 void recover_lane(struct recover *r, const char *identity, int lane, bool own,
-		  enum recover_mode mode, const char *cause, int default_retry);
+		  const char *running_jid, enum recover_mode mode, const char *cause,
+		  int default_retry);
 /* Runs whatever waited for Redis (call when the connection is back). */
 void recover_resume(struct recover *r);
 /* Tasks still waiting or running. */

@@ -18,6 +18,7 @@ struct sb_cell {
 	uint32_t jobs_done;     /* executions, successful or not (stat:processed) */
 	uint32_t jobs_failed;   /* executions that failed (stat:failed) */
 	int32_t timeout_armed;  /* a plugin handler runs under SIGALRM */
+	int32_t handler_pid;    /* an exec handler runs (its process group) */
 	double job_started;     /* wall clock, when state is SB_BUSY */
 	double last_tick;       /* monotonic, worker's last loop turn */
 	char job_class[96];

@@ -58,7 +58,7 @@ static void sweep_on_scan(struct rds_reply *x, void *priv)
 		const char *k = rds_str(rds_elem(keys, i), NULL);
 		long lane;
 		if (strlen(k) > plen && !util_parse_long(k + plen, 0, 1L << 30, &lane))
-			recover_lane(s->rec, s->node, (int)lane, false, RECOVER_LOST,
+			recover_lane(s->rec, s->node, (int)lane, false, NULL, RECOVER_LOST,
 				     "its node stopped beating", 25);
 	}
 	if (!strcmp(s->cursor, "0")) {

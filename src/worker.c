@@ -1,9 +1,9 @@
 /* worker: one job at a time. A job moves atomically from its queue into this
- * worker's working list (fetch.lua) and leaves it only in the script that
- * writes its outcome (finish.lua) or puts it back (requeue.lua). Redis calls
- * are synchronous with timeouts; the blocking fetch waits at most
- * FETCH_BLOCK seconds, so signals (handled by the libev loop between calls)
- * take effect within that time while idle. */
+ * worker's working list (batch.lua, or BRPOPLPUSH when idle) and leaves it
+ * only in the script call that writes its outcome or puts it back
+ * (batch.lua). Redis calls are synchronous with timeouts; the blocking fetch
+ * waits at most FETCH_BLOCK seconds, so signals (handled by the libev loop
+ * between calls) take effect within that time while idle. */
 #include "worker.h"
 
 #include <ev.h>
@@ -30,13 +30,21 @@
 #define RECONNECT_MIN 0.1
 #define RECONNECT_MAX 5.0
 
+#define BATCH_MAX 100   /* jobs fetched in one round trip at most */
+#define FAST_JOB 0.005  /* seconds: jobs quicker than this are batched */
+
+/* A job fetched into the working list, not yet run. */
+struct fetched {
+	char *queue, *payload;
+};
+
 /* An outcome not yet written to Redis (written again after reconnect). */
-struct pending {
-	bool active;
+struct outcome {
 	char *payload;    /* as fetched (in the working list) */
-	char *lost;       /* forq:lost:<jid> */
-	const char *what; /* ack | retry | dead | discard | requeue */
 	char *stored;     /* retry/dead payload */
+	char *lost;       /* forq:lost:<jid> */
+	char *queue;      /* for requeue */
+	const char *what; /* ack | retry | dead | discard | requeue */
 	double score;
 };
 
@@ -57,8 +65,11 @@ struct worker {
 	char *k_working, *k_work, *k_workers;
 	char **k_queues; /* queue:<name> for each configured queue */
 	size_t *order;     /* scratch: fetch order, one per queue */
-	const char **argv; /* scratch: fetch.lua arguments */
-	struct pending pend;
+	struct fetched batch[BATCH_MAX];
+	size_t nbatch, ibatch;
+	struct outcome outs[BATCH_MAX];
+	size_t nouts;
+	double last_elapsed; /* seconds the last job took */
 };
 
 static void worker_set_state(struct worker *w, enum sb_state s, const char *detail)
@@ -215,41 +226,6 @@ static double worker_rnd(void *ctx)
 	return util_random();
 }
 
-/* 1 with *queue and *payload (caller frees), 0 when nothing came, -1 when
- * the connection broke. */
-static int worker_fetch(struct worker *w, char **queue, char **payload)
-{
-	const struct config *c = w->a->cfg;
-	size_t *order = w->order, n = queues_order(c, worker_rnd, NULL, order);
-	const char **argv = w->argv;
-	char run_at[32];
-	struct rds_reply *x;
-	int rc = 0;
-
-	snprintf(run_at, sizeof(run_at), "%ld", (long)util_now_wall());
-	argv[0] = w->k_working, argv[1] = w->k_work, argv[2] = w->k_workers;
-	for (size_t i = 0; i < n; i++) {
-		argv[3 + i] = w->k_queues[order[i]];
-		argv[3 + n + 2 + i] = c->queues[order[i]].name;
-	}
-	argv[3 + n] = w->tid, argv[3 + n + 1] = run_at;
-	if (!(x = rds_eval(w->r, LUA_FETCH, (int)(3 + n), (int)(3 + 2 * n + 2), argv, NULL)))
-		return -1;
-	if (rds_type(x) == RDS_ARR && rds_len(x) == 2) {
-		*queue = xstrdup(rds_str(rds_elem(x, 0), NULL));
-		size_t len;
-		const char *s = rds_str(rds_elem(x, 1), &len);
-		*payload = xstrndup(s, len);
-		rc = 1;
-	} else if (rds_type(x) == RDS_ERR) {
-		log_error("fetch script failed", LF_STR("error", rds_str(x, NULL)));
-	}
-	rds_free(x);
-	if (rc || w->stopping || w->quiet)
-		return rc;
-	return -2; /* nothing now: the caller blocks */
-}
-
 /* Blocks on one queue until a job arrives or FETCH_BLOCK passes. Strict
  * mode spreads workers over the queues by lane, so every queue has a
  * blocked worker when there are enough workers; weighted mode picks one by
@@ -291,61 +267,90 @@ static int worker_fetch_blocking(struct worker *w, char **queue, char **payload)
 
 /* ---- outcomes ------------------------------------------------------------ */
 
-static void pending_clear(struct pending *p)
+static void outcome_clear(struct outcome *o)
 {
-	free(p->payload);
-	free(p->stored);
-	free(p->lost);
-	memset(p, 0, sizeof(*p));
+	free(o->payload);
+	free(o->stored);
+	free(o->lost);
+	free(o->queue);
+	memset(o, 0, sizeof(*o));
 }
 
-/* Writes the pending outcome; 0 when written (or impossible to write),
- * -1 when the connection broke and it must be tried again. */
-static int worker_write_pending(struct worker *w)
+static void worker_add_outcome(struct worker *w, char *payload, const char *what, char *stored,
+			       double score, const char *jid, const char *queue)
 {
-	struct pending *p = &w->pend;
-	char score[40], cutoff[40], limit[16];
-	struct rds_reply *x;
+	struct outcome *o = &w->outs[w->nouts++];
+	*o = (struct outcome){payload, stored, jid ? keys_lost(jid) : xstrdup("forq:lost:-"),
+			      xstrdup(queue ? queue : "default"), what, score};
+}
 
-	if (!strcmp(p->what, "requeue")) {
-		const char *argv[] = {w->k_working, w->k_work, w->k_workers, KEY_QUEUES,
-				      w->tid, "front", "default", KEY_QUEUE_PREFIX};
-		x = rds_eval(w->r, LUA_REQUEUE, 4, 8, argv, NULL);
-	} else {
-		job_format_time(score, sizeof(score), p->score);
-		job_format_time(cutoff, sizeof(cutoff), util_now_wall() - JOB_DEAD_TIMEOUT);
-		snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
-		const char *argv[] = {w->k_working, w->k_work, w->k_workers, KEY_RETRY, KEY_DEAD,
-				      p->lost ? p->lost : "forq:lost:-", w->tid, p->payload,
-				      p->what, p->stored ? p->stored : "", score, cutoff, limit};
-		x = rds_eval(w->r, LUA_FINISH, 6, 13, argv, NULL);
+/* Sends the recorded outcomes and, when want > 0, fetches up to want jobs
+ * in the same script call. 1 when jobs came, 0 when none, -1 when the
+ * connection broke (the outcomes are kept and sent again). */
+static int worker_exchange(struct worker *w, size_t want)
+{
+	const struct config *c = w->a->cfg;
+	size_t nq = want ? queues_order(c, worker_rnd, NULL, w->order) : 0;
+	size_t nkeys = 6 + nq, nargs = 8 + 6 * w->nouts + nq, k = 0;
+	const char **argv = xcalloc(nkeys + nargs, sizeof(*argv));
+	char run_at[32], max[16], share[16], cutoff[40], limit[16], n[16];
+	char (*scores)[40] = xcalloc(w->nouts ? w->nouts : 1, sizeof(*scores));
+	struct rds_reply *x;
+	int rc = 0;
+
+	snprintf(run_at, sizeof(run_at), "%ld", (long)util_now_wall());
+	snprintf(max, sizeof(max), "%zu", want);
+	snprintf(share, sizeof(share), "%d", 2 * c->processes);
+	job_format_time(cutoff, sizeof(cutoff), util_now_wall() - JOB_DEAD_TIMEOUT);
+	snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
+	snprintf(n, sizeof(n), "%zu", w->nouts);
+	argv[k++] = w->k_working, argv[k++] = w->k_work, argv[k++] = w->k_workers;
+	argv[k++] = KEY_RETRY, argv[k++] = KEY_DEAD, argv[k++] = KEY_QUEUES;
+	for (size_t i = 0; i < nq; i++)
+		argv[k++] = w->k_queues[w->order[i]];
+	argv[k++] = w->tid, argv[k++] = run_at, argv[k++] = max, argv[k++] = share;
+	argv[k++] = cutoff, argv[k++] = limit, argv[k++] = KEY_QUEUE_PREFIX, argv[k++] = n;
+	for (size_t i = 0; i < w->nouts; i++) {
+		struct outcome *o = &w->outs[i];
+		job_format_time(scores[i], sizeof(scores[i]), o->score);
+		argv[k++] = o->payload, argv[k++] = o->what, argv[k++] = o->stored ? o->stored : "";
+		argv[k++] = scores[i], argv[k++] = o->lost, argv[k++] = o->queue;
 	}
+	for (size_t i = 0; i < nq; i++)
+		argv[k++] = c->queues[w->order[i]].name;
+	x = rds_eval(w->r, LUA_BATCH, (int)nkeys, (int)k, argv, NULL);
+	free(argv);
+	free(scores);
 	if (!x)
 		return -1;
 	if (rds_type(x) == RDS_ERR)
-		log_error("cannot record a job's outcome", LF_STR("outcome", p->what),
-			  LF_STR("error", rds_str(x, NULL)));
+		log_error("batch script failed", LF_STR("error", rds_str(x, NULL)));
+	for (size_t i = 0; i < w->nouts; i++)
+		outcome_clear(&w->outs[i]);
+	w->nouts = 0;
+	if (rds_type(x) == RDS_ARR && rds_len(x) >= 2) {
+		const char *q = rds_str(rds_elem(x, 0), NULL);
+		for (size_t i = 1; i < rds_len(x) && w->nbatch < BATCH_MAX; i++) {
+			size_t len;
+			const char *p = rds_str(rds_elem(x, i), &len);
+			w->batch[w->nbatch++] = (struct fetched){xstrdup(q), xstrndup(p, len)};
+		}
+		rc = 1;
+	}
 	rds_free(x);
-	pending_clear(p);
-	return 0;
+	return rc;
 }
 
-/* Keeps trying until the outcome is written; Redis going away in between
- * only delays it (the job waits in the working list meanwhile). */
-static void worker_flush_pending(struct worker *w)
+/* Records the outcomes now (no fetch), reconnecting as long as it takes:
+ * Redis going away only delays it, the jobs wait in the working list. */
+static void worker_flush(struct worker *w)
 {
-	while (w->pend.active) {
+	while (w->nouts) {
 		if (worker_connect(w))
 			continue;
-		if (worker_write_pending(w))
-			worker_disconnect(w, "recording an outcome");
+		if (worker_exchange(w, 0) < 0)
+			worker_disconnect(w, "recording outcomes");
 	}
-}
-
-static void worker_set_pending(struct worker *w, char *payload, const char *what, char *stored,
-			       double score, const char *jid)
-{
-	w->pend = (struct pending){true, payload, jid ? keys_lost(jid) : NULL, what, stored, score};
 }
 
 static void worker_fail(struct worker *w, const struct job *j, const char *queue,
@@ -362,20 +367,21 @@ static void worker_fail(struct worker *w, const struct job *j, const char *queue
 	log_warn("job failed", LF_STR("jid", j->jid), LF_STR("class", j->job_class),
 		 LF_STR("error_class", res->error_class), LF_STR("error", res->error_message),
 		 LF_STR("next", names[out]));
-	worker_set_pending(w, payload, names[out], stored, score, j->jid);
+	worker_add_outcome(w, payload, names[out], stored, score, j->jid, queue);
 }
 
 /* A payload that cannot be parsed goes to the dead set as it is. */
-static void worker_bury(struct worker *w, char *payload, const char *why)
+static void worker_bury(struct worker *w, char *payload, const char *queue, const char *why)
 {
 	log_error("malformed job sent to the dead set", LF_STR("error", why),
 		  LF_STR("payload", payload));
 	w->a->cell->jobs_done++;
 	w->a->cell->jobs_failed++;
-	worker_set_pending(w, payload, "dead", job_dead_raw(payload), util_now_wall(), NULL);
+	worker_add_outcome(w, payload, "dead", job_dead_raw(payload), util_now_wall(), NULL, queue);
 }
 
-static void worker_process(struct worker *w, char *queue, char *payload)
+/* Runs one job and adds its outcome; takes ownership of f's strings. */
+static void worker_process(struct worker *w, struct fetched *f)
 {
 	struct sb_cell *cell = w->a->cell;
 	struct handler_result res;
@@ -383,8 +389,9 @@ static void worker_process(struct worker *w, char *queue, char *payload)
 	char err[512];
 	double t0 = util_now_mono();
 
-	if (job_parse(&j, payload, err, sizeof(err))) {
-		worker_bury(w, payload, err);
+	if (job_parse(&j, f->payload, err, sizeof(err))) {
+		worker_bury(w, f->payload, f->queue, err);
+		job_free(&j);
 		goto out;
 	}
 	util_strlcpy(cell->job_class, j.job_class, sizeof(cell->job_class));
@@ -393,44 +400,72 @@ static void worker_process(struct worker *w, char *queue, char *payload)
 	w->busy = true;
 	worker_set_state(w, SB_BUSY, j.job_class);
 	log_debug("job started", LF_STR("jid", j.jid), LF_STR("class", j.job_class),
-		  LF_STR("queue", queue));
-	handler_run(&w->henv, &j, queue, &res);
+		  LF_STR("queue", f->queue));
+	handler_run(&w->henv, &j, f->queue, &res);
 	w->busy = false;
 	ev_timer_stop(w->loop, &w->shutdown_w);
+	w->last_elapsed = util_now_mono() - t0;
 	if (res.status == HANDLER_ABANDONED) {
 		log_warn("job given back to the front of its queue", LF_STR("jid", j.jid),
 			 LF_STR("class", j.job_class));
-		worker_set_pending(w, payload, "requeue", NULL, 0, NULL);
+		worker_add_outcome(w, f->payload, "requeue", NULL, 0, NULL, f->queue);
 	} else {
 		cell->jobs_done++;
 		if (res.status == HANDLER_OK) {
-			log_info("job done", LF_STR("jid", j.jid), LF_STR("class", j.job_class),
-				 LF_DBL("elapsed", util_now_mono() - t0));
-			worker_set_pending(w, payload, "ack", NULL, 0, j.jid);
+			if (log_enabled(LOG_INFO))
+				log_info("job done", LF_STR("jid", j.jid),
+					 LF_STR("class", j.job_class), LF_DBL("elapsed", w->last_elapsed));
+			worker_add_outcome(w, f->payload, "ack", NULL, 0, j.jid, f->queue);
 		} else {
 			cell->jobs_failed++;
-			worker_fail(w, &j, queue, &res, payload);
+			worker_fail(w, &j, f->queue, &res, f->payload);
 		}
 	}
+	cell->jid[0] = '\0'; /* nothing runs now: a death here loses no job */
 	job_free(&j);
 out:
-	free(queue);
-	worker_flush_pending(w);
-	worker_idle_state(w);
+	free(f->queue);
+	f->queue = f->payload = NULL;
+}
+
+/* Jobs fetched but not started go back to the front (stop, quiet). */
+static void worker_return_batch(struct worker *w)
+{
+	while (w->ibatch < w->nbatch) {
+		struct fetched *f = &w->batch[w->ibatch++];
+		worker_add_outcome(w, f->payload, "requeue", NULL, 0, NULL, f->queue);
+		free(f->queue);
+	}
+	w->ibatch = w->nbatch = 0;
 }
 
 /* ---- the loop ------------------------------------------------------------ */
 
+/* Fast jobs go in batches: one round trip records a batch's outcomes and
+ * fetches the next. A slow job's outcome is recorded at once, and after a
+ * slow job only one job is fetched, so nothing waits behind it. */
 static void worker_serve(struct worker *w)
 {
-	char *queue, *payload;
-	int got;
-
 	while (!w->stopping) {
 		ev_run(w->loop, EVRUN_NOWAIT);
 		if (w->stopping)
 			break;
+		if (w->ibatch < w->nbatch) {
+			if (w->quiet) {
+				worker_return_batch(w);
+				continue;
+			}
+			worker_process(w, &w->batch[w->ibatch++]);
+			if (w->last_elapsed > FAST_JOB || w->nouts == BATCH_MAX)
+				worker_flush(w);
+			if (w->ibatch < w->nbatch || !w->nouts)
+				worker_idle_state(w);
+			continue;
+		}
+		w->ibatch = w->nbatch = 0;
 		if (w->quiet) {
+			worker_flush(w);
+			worker_idle_state(w);
 			worker_sleep(w, 1.0);
 			continue;
 		}
@@ -438,34 +473,29 @@ static void worker_serve(struct worker *w)
 			continue;
 		/* One idle Redis call a second: with a single queue a blocking
 		 * fetch alone sees every job, so an idle worker only blocks (1 s);
-		 * with several it also tries them all (fetch.lua) before blocking
-		 * on one for 2 s. A busy worker fetches with fetch.lua first. */
-		if (w->idle && w->a->cfg->nqueues == 1)
-			got = -2;
-		else
-			got = worker_fetch(w, &queue, &payload);
-		if (got == -2) {
+		 * with several it also tries them all before blocking on one for
+		 * 2 s. */
+		int got = 0;
+		if (!w->idle || w->nouts || w->a->cfg->nqueues > 1)
+			got = worker_exchange(w, w->last_elapsed > FAST_JOB ? 1 : BATCH_MAX);
+		if (got == 0 && !w->nouts) {
+			worker_idle_state(w);
 			ev_run(w->loop, EVRUN_NOWAIT);
 			if (w->stopping || w->quiet)
 				continue;
-			got = worker_fetch_blocking(w, &queue, &payload);
+			struct fetched f = {NULL, NULL};
+			got = worker_fetch_blocking(w, &f.queue, &f.payload);
+			if (got > 0)
+				w->batch[w->nbatch++] = f;
 		}
 		if (got < 0) {
 			worker_disconnect(w, "fetch");
 			continue;
 		}
 		w->idle = got == 0;
-		if (got == 0)
-			continue;
-		if (w->stopping || w->quiet) {
-			/* Fetched while a stop or quiet arrived: give it back. */
-			free(queue);
-			worker_set_pending(w, payload, "requeue", NULL, 0, NULL);
-			worker_flush_pending(w);
-			continue;
-		}
-		worker_process(w, queue, payload);
 	}
+	worker_return_batch(w);
+	worker_flush(w);
 }
 
 static void worker_init_keys(struct worker *w)
@@ -479,7 +509,6 @@ static void worker_init_keys(struct worker *w)
 	for (size_t i = 0; i < c->nqueues; i++)
 		w->k_queues[i] = keys_queue(c->queues[i].name);
 	w->order = xcalloc(c->nqueues, sizeof(*w->order));
-	w->argv = xcalloc(5 + 2 * c->nqueues, sizeof(*w->argv));
 }
 
 static void worker_free_keys(struct worker *w)
@@ -491,7 +520,6 @@ static void worker_free_keys(struct worker *w)
 	free(w->k_work);
 	free(w->k_workers);
 	free(w->order);
-	free(w->argv);
 }
 
 static int worker_init_plugins(struct worker *w)
@@ -528,7 +556,7 @@ static void worker_init_loop(struct worker *w)
 	ev_timer_init(&w->sleep_w, worker_on_sleep, 0.0, 0.0);
 	ev_timer_init(&w->shutdown_w, worker_on_shutdown_timer, 0.0, 0.0);
 	w->henv = (struct handler_env){w->loop, w->a->cfg, {w->a->plugins, NULL},
-				       &w->a->cell->timeout_armed};
+				       &w->a->cell->timeout_armed, &w->a->cell->handler_pid};
 }
 
 int worker_main(const struct worker_args *a)
