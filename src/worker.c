@@ -30,8 +30,9 @@
 #define RECONNECT_MIN 0.1
 #define RECONNECT_MAX 5.0
 
-#define BATCH_MAX 100   /* jobs fetched in one round trip at most */
-#define FAST_JOB 0.005  /* seconds: jobs quicker than this are batched */
+#define BATCH_MAX 100     /* jobs fetched in one round trip at most */
+#define BATCH_SPAN 0.010  /* seconds of work a batch may hold: outcomes wait at
+			   * most this long, and a crash repeats at most this much */
 
 /* A job fetched into the working list, not yet run. */
 struct fetched {
@@ -70,6 +71,7 @@ struct worker {
 	struct outcome outs[BATCH_MAX];
 	size_t nouts;
 	double last_elapsed; /* seconds the last job took */
+	double span_start;   /* when the oldest unrecorded outcome was made */
 };
 
 static void worker_set_state(struct worker *w, enum sb_state s, const char *detail)
@@ -279,6 +281,8 @@ static void outcome_clear(struct outcome *o)
 static void worker_add_outcome(struct worker *w, char *payload, const char *what, char *stored,
 			       double score, const char *jid, const char *queue)
 {
+	if (!w->nouts)
+		w->span_start = util_now_mono();
 	struct outcome *o = &w->outs[w->nouts++];
 	*o = (struct outcome){payload, stored, jid ? keys_lost(jid) : xstrdup("forq:lost:-"),
 			      xstrdup(queue ? queue : "default"), what, score};
@@ -441,9 +445,17 @@ static void worker_return_batch(struct worker *w)
 
 /* ---- the loop ------------------------------------------------------------ */
 
-/* Fast jobs go in batches: one round trip records a batch's outcomes and
- * fetches the next. A slow job's outcome is recorded at once, and after a
- * slow job only one job is fetched, so nothing waits behind it. */
+/* How many jobs to fetch: about BATCH_SPAN worth at the last job's pace,
+ * so quick jobs share round trips and slow ones are fetched one by one. */
+static size_t worker_batch_size(const struct worker *w)
+{
+	double n = BATCH_SPAN / (w->last_elapsed > 1e-6 ? w->last_elapsed : 1e-6);
+	return n < 1 ? 1 : n > BATCH_MAX ? BATCH_MAX : (size_t)n;
+}
+
+/* Quick jobs go in batches: one round trip records a batch's outcomes and
+ * fetches the next. Outcomes are recorded once they span BATCH_SPAN of
+ * work, so a slow job's is recorded at once and nothing waits behind it. */
 static void worker_serve(struct worker *w)
 {
 	while (!w->stopping) {
@@ -456,7 +468,8 @@ static void worker_serve(struct worker *w)
 				continue;
 			}
 			worker_process(w, &w->batch[w->ibatch++]);
-			if (w->last_elapsed > FAST_JOB || w->nouts == BATCH_MAX)
+			if (w->nouts == BATCH_MAX ||
+			    (w->nouts && util_now_mono() - w->span_start > BATCH_SPAN))
 				worker_flush(w);
 			if (w->ibatch < w->nbatch || !w->nouts)
 				worker_idle_state(w);
@@ -477,7 +490,7 @@ static void worker_serve(struct worker *w)
 		 * 2 s. */
 		int got = 0;
 		if (!w->idle || w->nouts || w->a->cfg->nqueues > 1)
-			got = worker_exchange(w, w->last_elapsed > FAST_JOB ? 1 : BATCH_MAX);
+			got = worker_exchange(w, worker_batch_size(w));
 		if (got == 0 && !w->nouts) {
 			worker_idle_state(w);
 			ev_run(w->loop, EVRUN_NOWAIT);

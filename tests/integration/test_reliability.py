@@ -142,3 +142,60 @@ def _ping(port):
         return redis.Redis(port=port).ping()
     except redis.ConnectionError:
         return False
+
+
+def test_term_during_10_long_jobs_puts_every_one_back_at_the_front(forq, redis_server,
+                                                                    tmpdir_path):
+    h = handler(tmpdir_path, "long.sh", "sleep 60\n")
+    f = forq("-t", "2", config=f'[forq]\nprocesses = 10\n[job "LongJob"]\nexec = {h}\n'
+             f'[job "Later"]\nexec = /bin/true\n')
+    f.wait_workers(10)
+    r = rconn(redis_server)
+    long_jids = [push(redis_server, "LongJob") for _ in range(10)]
+    wait_until(lambda: sum(t.endswith("busy LongJob") for t in f.worker_titles()) == 10, 10,
+               what="10 long jobs running")
+    later = [push(redis_server, "Later", "[]", "-q", "other") for _ in range(3)]
+    r.lpush("queue:default", *[json.dumps({"class": "Waiting", "args": [i], "jid": f"{i:024x}",
+                                           "queue": "default"}) for i in range(5)])
+    t0 = time.monotonic()
+    f.signal(signal.SIGTERM)
+    assert f.wait_exit(15) == 0
+    assert time.monotonic() - t0 <= 2 + 3 + 1.5
+    queue = [json.loads(p)["jid"] for p in r.lrange("queue:default", 0, -1)]
+    # The front of a Sidekiq queue is its right end (RPOP side).
+    assert sorted(queue[-10:]) == sorted(long_jids)
+    assert queue[:5] == [f"{i:024x}" for i in reversed(range(5))]
+    assert not [k for k in r.keys("forq:working:*") if r.llen(k)]
+    assert r.llen("queue:other") == 3 and later
+
+
+def test_idle_workers_share_jobs_pushed_together(forq, redis_server, tmpdir_path):
+    out = os.path.join(tmpdir_path, "starts")
+    h = handler(tmpdir_path, "one.sh", f'date +%s.%N >> {out}\nsleep 1\n')
+    f = forq(config=f'[forq]\nprocesses = 4\n[job "OneSec"]\nexec = {h}\n')
+    f.wait_workers(4)
+    time.sleep(1.5)     # all four blocked in their fetch
+    r = rconn(redis_server)
+    r.lpush("queue:default", *[json.dumps({"class": "OneSec", "args": [i], "jid": f"{i:024x}",
+                                           "queue": "default"}) for i in range(4)])
+    wait_until(lambda: os.path.exists(out) and len(open(out).read().split()) == 4, 5,
+               what="4 starts")
+    starts = [float(x) for x in open(out).read().split()]
+    assert max(starts) - min(starts) < 0.05, starts     # no worker hoarded two
+
+
+def test_sigkill_of_busy_worker_requeues_within_100ms(forq, redis_server, tmpdir_path):
+    h = handler(tmpdir_path, "long.sh", "sleep 60\n")
+    f = forq(config=f'[forq]\nprocesses = 1\n[job "LongJob"]\nexec = {h}\n')
+    workers = f.wait_workers(1)
+    jid = push(redis_server, "LongJob")
+    wait_until(lambda: f.worker_titles() == ["forq: worker[0] busy LongJob"], 5, what="busy")
+    r = rconn(redis_server)
+    f.signal(signal.SIGTSTP)     # quiet: the requeued job stays visible in the queue
+    f.wait_log("quiet")
+    t0 = time.monotonic()
+    os.kill(workers[0][0], signal.SIGKILL)
+    wait_until(lambda: r.llen("queue:default") == 1, 5, interval=0.002, what="requeued")
+    took = time.monotonic() - t0
+    assert json.loads(r.lindex("queue:default", 0))["jid"] == jid
+    assert took < 1.0, took     # target 100 ms; the figure comes from scripts/bench

@@ -12,10 +12,15 @@
  *                               CLOCK_REALTIME in ns (respawn latency)
  *   FORQ_TEST_HOOK_LOG=1        log each hook call through the host
  *   FORQ_TEST_LATENCY_FILE=F    TestJob appends "now - enqueued_at" (s) to F
+ *   FORQ_TEST_RECORD_PORT=P     TestJob with "record" in its args adds its jid
+ *                               to the set chaos:seen and counts its runs in
+ *                               the hash chaos:runs on 127.0.0.1:P, then
+ *                               sleeps FORQ_TEST_RECORD_MS milliseconds
  */
 #include <forq.h>
 
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +32,7 @@
 FORQ_PLUGIN_API;
 
 static unsigned char *table;
+static redisContext *rec_conn; /* record_run's connection, per worker */
 static size_t table_len;
 
 static int slot_listed(const char *var)
@@ -106,8 +112,41 @@ static int after_fork(forq_host *host, void *user)
 static void fini(void *user)
 {
 	(void)user;
+	if (rec_conn)
+		redisFree(rec_conn);
+	rec_conn = NULL;
 	free(table);
 	table = NULL;
+}
+
+/* The chaos test's record of runs, on the test's own Redis. Reconnects
+ * until it works (Redis is restarted during the test): a run is recorded
+ * before the job is considered done. */
+
+static void record_run(const forq_job *job)
+{
+	const char *port = getenv("FORQ_TEST_RECORD_PORT"), *ms = getenv("FORQ_TEST_RECORD_MS");
+	for (int attempt = 0; port && attempt < 600; attempt++) {
+		if (!rec_conn || rec_conn->err) {
+			if (rec_conn)
+				redisFree(rec_conn);
+			struct timeval tv = {1, 0};
+			rec_conn = redisConnectWithTimeout("127.0.0.1", atoi(port), tv);
+		}
+		redisAppendCommand(rec_conn, "SADD chaos:seen %s", job->jid);
+		redisAppendCommand(rec_conn, "HINCRBY chaos:runs %s 1", job->jid);
+		void *a = NULL, *b = NULL;
+		if (redisGetReply(rec_conn, &a) == REDIS_OK && redisGetReply(rec_conn, &b) == REDIS_OK) {
+			freeReplyObject(a);
+			freeReplyObject(b);
+			break;
+		}
+		if (a)
+			freeReplyObject(a);
+		usleep(50000);
+	}
+	if (ms)
+		usleep((useconds_t)atoi(ms) * 1000);
 }
 
 /* Enqueue-to-start latency: the payload's enqueued_at against now. */
@@ -132,6 +171,8 @@ static int echo_run(const forq_job *job, forq_error *err, void *user)
 {
 	(void)user;
 	record_latency(job);
+	if (job->args_json && strstr(job->args_json, "record"))
+		record_run(job);
 	if (job->args_json && strstr(job->args_json, "segv"))
 		raise(SIGSEGV); /* a handler crash takes its worker down */
 	if (job->args_json && strstr(job->args_json, "sleep"))
