@@ -5,6 +5,10 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
               64 MiB plugin table (--prefork vs --no-prefork), idle RSS
   throughput  100,000 NoopJobs with --processes 2; exec handler jobs/s (/bin/true)
   latency     idle enqueue-to-start latency p50/p99 over 1,000 jobs
+  recovery    SIGKILL of a busy worker -> its job out of the dead lane (20 kills);
+              SIGKILL of a whole node -> another node has its job (defaults: 30 s/10 s)
+  sidekiq     Sidekiq 6.4.1 x2, plain and with reliable fetch, against forq,
+              interleaved, median of 3 each (scripts/bench_sidekiq.py)
 """
 import argparse
 import json
@@ -281,11 +285,88 @@ def bench_latency(build, plug, tmp, rds):
         f.stop()
 
 
+def busy_lane(r, identity):
+    """The working list that holds a job, or None."""
+    for k in r.scan_iter(f"forq:working:{identity}:*"):
+        if r.llen(k):
+            return k
+    return None
+
+
+def node_identity(r, pid):
+    for m in r.smembers("processes"):
+        m = m.decode()
+        if m.split(":")[1] == str(pid):
+            return m
+    return None
+
+
+def bench_local_requeue(build, tmp, rds):
+    cfg = '[forq]\nprocesses = 1\n[job "Sleep"]\nexec = /bin/sleep 60\n'
+    f = Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp, config=cfg)
+    r = rds.r
+    lat = []
+    try:
+        w = f.wait_idle(1)
+        ident = wait_for(lambda: node_identity(r, f.pid), 10, "registration")
+        for i in range(20):
+            r.lpush("queue:default", json.dumps({"class": "Sleep", "args": [], "queue": "default",
+                                                 "jid": f"{i:024x}"}))
+            lane = wait_for(lambda: busy_lane(r, ident), 10, "job running")
+            time.sleep(0.05)
+            pid = wait_for(lambda: (x := workers(f.pid)) and x[0][1] == "busy" and x[0][0], 10,
+                           "busy worker")
+            t0 = time.monotonic()
+            os.kill(pid, signal.SIGKILL)
+            wait_for(lambda: r.llen(lane) == 0, 10, "requeue")
+            lat.append((time.monotonic() - t0) * 1000)
+            # let the replacement take the job again, then clear it away
+            wait_for(lambda: busy_lane(r, ident), 10, "job running again")
+            w = workers(f.pid)
+            os.kill(w[0][0], signal.SIGKILL)
+            wait_for(lambda: r.llen("queue:default") or not busy_lane(r, ident), 10, "cleared")
+            r.delete("queue:default")
+            for k in r.scan_iter("forq:working:*"):
+                r.delete(k)
+            time.sleep(0.2)
+        print(f"local requeue (SIGKILL of a busy worker -> job off its lane, 20 kills): "
+              f"median {statistics.median(lat):.1f} ms, max {max(lat):.1f} ms")
+    finally:
+        f.stop()
+
+
+def bench_node_death(build, tmp, rds):
+    cfg = '[forq]\nprocesses = 1\n[job "Sleep"]\nexec = /bin/sleep 60\n'
+    a = Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp, config=cfg)
+    b = None
+    r = rds.r
+    try:
+        a.wait_idle(1)
+        ida = wait_for(lambda: node_identity(r, a.pid), 10, "registration of A")
+        r.lpush("queue:default", json.dumps({"class": "Sleep", "args": [], "queue": "default",
+                                             "jid": "f" * 24}))
+        lane = wait_for(lambda: busy_lane(r, ida), 10, "A running it")
+        b = Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp, config=cfg)
+        b.wait_idle(1)
+        t0 = time.monotonic()
+        for pid in [a.pid] + children(a.pid):
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: r.llen(lane) == 0, 120, "node A's job recovered")
+        took = time.monotonic() - t0
+        print(f"node-death recovery (SIGKILL of a node -> its job requeued by another node, "
+              f"node_dead_after 30 s, sweep 10 s): {took:.1f} s")
+    finally:
+        a.stop()
+        if b:
+            b.stop()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
-    ap.add_argument("sections", nargs="*", default=["supervisor", "throughput", "latency"])
+    ap.add_argument("sections", nargs="*",
+                    default=["supervisor", "throughput", "latency", "recovery", "sidekiq"])
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     plug = os.path.join(build, "libforq_testplug.so")
@@ -302,6 +383,13 @@ def main():
                     bench_throughput(build, tmp, rds)
                 elif section == "latency":
                     bench_latency(build, plug, tmp, rds)
+                elif section == "recovery":
+                    bench_local_requeue(build, tmp, rds)
+                    bench_node_death(build, tmp, rds)
+                elif section == "sidekiq":
+                    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+                    import bench_sidekiq
+                    bench_sidekiq.run(build, tmp, rds)
                 else:
                     sys.exit(f"unknown section {section}")
             finally:

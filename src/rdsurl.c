@@ -311,11 +311,14 @@ static void put(struct sink *o, const char *s, size_t len)
 	o->p[o->w] = '\0';
 }
 
-/* Copies s with the value of every "password=" parameter replaced. */
-static void put_redacted_query(struct sink *o, const char *s)
+/* Copies s with the value of every "password=" parameter replaced. Once
+ * past the first '?' at or after host, parameters end only at '&', as
+ * rdsurl_parse reads them: a '?' inside a password is part of it. */
+static void put_redacted_query(struct sink *o, const char *s, const char *host)
 {
+	bool in_query = false;
 	while (*s) {
-		size_t n = strcspn(s, "?&");
+		size_t n = strcspn(s, in_query ? "&" : "?&");
 		if (n >= 9 && !memcmp(s, "password=", 9)) {
 			put(o, s, 9);
 			if (n > 9)
@@ -324,6 +327,8 @@ static void put_redacted_query(struct sink *o, const char *s)
 			put(o, s, n);
 		}
 		s += n;
+		if (*s == '?' && s >= host)
+			in_query = true;
 		if (*s)
 			put(o, s++, 1);
 	}
@@ -346,11 +351,12 @@ void rdsurl_redact(const char *url, char *out, size_t n)
 	 * user info may be a query whose password holds an unescaped '@', so it
 	 * goes through the query redaction with the rest */
 	const char *colon = at ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+	const char *host = at ? at + 1 : rest;
 	if (colon) {
 		put(&o, rest, (size_t)(colon + 1 - rest));
 		if (colon + 1 < at)
 			put(&o, "***", 3);
 		rest = at;
 	}
-	put_redacted_query(&o, rest);
+	put_redacted_query(&o, rest, host);
 }

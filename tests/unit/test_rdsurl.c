@@ -215,6 +215,10 @@ START_TEST(test_redact)
 	expect_redacted("unix://:" SECRET "@/tmp/s?password=" SECRET,
 	                "unix://:***@/tmp/s?password=***");
 	expect_redacted("redis://host/0?password=a@" SECRET, "redis://host/0?password=***");
+	/* found by fuzzing: a '?' inside a password does not end it */
+	expect_redacted("redis://h?password=a?" SECRET, "redis://h?password=***");
+	expect_redacted("unix:///s?password=a?" SECRET, "unix:///s?password=***");
+	expect_redacted("redis://u@h/?x@h/?password=" SECRET, "redis://u@h/?x@h/?password=***");
 	expect_redacted("user:" SECRET "@host", "user:***@host");
 	/* nothing to hide */
 	expect_redacted("redis://app@host", "redis://app@host");
