@@ -126,7 +126,7 @@ static void sweep_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)revents;
 	if (s->busy || s->stopped || !rds_async_is_up(s->rds))
 		return;
-	snprintf(ttl, sizeof(ttl), "%ld", (long)(s->interval * 900)); /* 90 % of a round, ms */
+	snprintf(ttl, sizeof(ttl), "%ld", (long)(s->interval * 500)); /* half a round, ms */
 	snprintf(settle, sizeof(settle), "%ld", (long)(s->settle + 0.999));
 	snprintf(strikes, sizeof(strikes), "%d", SWEEP_STRIKES);
 	const char *argv[] = {"forq:sweep:lock", KEY_NODES, "forq:sweep:strikes", "forq:sweep:runid",
