@@ -584,6 +584,7 @@ static void master_reload(struct master *m)
 	}
 	config_free(m->cfg);
 	m->cfg = nc;
+	registry_reconfigure(m->reg, nc);
 	if (m->state != M_RUNNING) {
 		m->target = nc->processes;
 		return;

@@ -23,6 +23,7 @@ struct registry {
 	char *k_work, *k_workers, *k_signals, *k_node;
 	bool in_flight;
 	long node_ttl_ms;
+	double started_at;
 	long long sent_processed, sent_failed;
 	void (*leave_done)(void *priv);
 	void *leave_priv;
@@ -71,12 +72,19 @@ struct registry *registry_new(struct ev_loop *loop, struct rds_async *rds, const
 	r->rds = rds;
 	r->hooks = *hooks;
 	r->identity = xstrdup(identity);
+	r->started_at = started_at;
 	r->info = registry_info(identity, cfg, started_at);
 	r->k_work = keys_work(identity);
 	r->k_workers = keys_workers(identity);
 	r->k_signals = keys_signals(identity);
 	r->k_node = keys_node(identity);
 	return r;
+}
+
+void registry_reconfigure(struct registry *r, const struct config *cfg)
+{
+	free(r->info);
+	r->info = registry_info(r->identity, cfg, r->started_at);
 }
 
 void registry_free(struct registry *r)

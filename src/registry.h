@@ -39,6 +39,9 @@ struct registry_hooks {
 struct registry *registry_new(struct ev_loop *loop, struct rds_async *rds, const char *identity,
 			      const struct config *cfg, double started_at, double node_ttl,
 			      const struct registry_hooks *hooks);
+/* A reload changed the configuration: the info JSON (queues, weights,
+ * concurrency, tag) is built again for the next beat. */
+void registry_reconfigure(struct registry *r, const struct config *cfg);
 /* Beats now (also called by the master's timer). */
 void registry_beat(struct registry *r);
 /* Leaves the registry (SREM processes, UNLINK the work hashes and the node

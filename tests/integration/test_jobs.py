@@ -250,3 +250,20 @@ def test_push_validates_its_input(redis_server):
                  "[]", "--retry", "maybe"]):
         r = subprocess.run([FORQ, *args], capture_output=True, text=True, env=env)
         assert r.returncode == 64, (args, r)
+
+
+def test_reload_updates_the_process_entry(forq, redis_server):
+    f = forq(config="[forq]\nprocesses = 1\ntag = before\n")
+    f.wait_workers(1)
+    r = rconn(redis_server)
+    ident = wait_until(lambda: next(iter(r.smembers("processes")), None), 10, what="entry")
+    with open(f.config_path, "w") as fh:
+        fh.write("[forq]\nprocesses = 3\ntag = after\nqueues = critical, default\n")
+    f.signal(signal.SIGHUP)
+    f.wait_workers(3)
+    def updated():
+        info = json.loads(r.hget(ident, "info") or "{}")
+        return info.get("concurrency") == 3 and info.get("tag") == "after" and info
+    info = wait_until(updated, 10, what="new info after a beat")
+    assert info["queues"] == ["critical", "default"]
+    assert r.hget(ident, "concurrency") == "3"
