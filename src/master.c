@@ -438,6 +438,15 @@ static void master_spawn(struct master *m, struct slot *s, bool replacement)
 	c->ready_fd = fds[0];
 	c->started = util_now_mono();
 	c->cell = scoreboard_claim(&m->sb, 0, s->index);
+	if (c->cell < 0) {
+		/* Every lane is held by a worker or awaits its recovery. */
+		log_error("no free lane (lanes await recovery while redis is away); will retry",
+			  LF_INT("worker", s->index));
+		close(fds[0]);
+		close(fds[1]);
+		free(c);
+		goto out_retry;
+	}
 	struct spawn_ctx x = {m, c, fds[1]};
 	c->pid = process_spawn(master_child_main, &x);
 	close(fds[1]);

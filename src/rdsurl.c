@@ -334,7 +334,7 @@ static void put_redacted_query(struct sink *o, const char *s, const char *host)
 	}
 }
 
-void rdsurl_redact(const char *url, char *out, size_t n)
+static void redact_text(const char *url, char *out, size_t n)
 {
 	struct sink o = {out, n, 0};
 	const char *sep, *rest, *at;
@@ -359,4 +359,46 @@ void rdsurl_redact(const char *url, char *out, size_t n)
 		rest = at;
 	}
 	put_redacted_query(&o, rest, host);
+}
+
+/* A URL that parses, rebuilt from its parts with the password starred: the
+ * fallback when the text-level redaction changed how the URL reads. */
+static void redact_canonical(const struct rdsurl *u, char *out, size_t n)
+{
+	char user[3 * sizeof(u->user) + 8] = "";
+	size_t k = 0;
+	/* the user name percent-encoded, so ':', '@', '/' or '?' in it read back */
+	for (const unsigned char *c = (const unsigned char *)u->user; *c; c++)
+		k += (size_t)snprintf(user + k, sizeof(user) - k,
+				      isalnum(*c) || strchr("-._~", *c) ? "%c" : "%%%02X", *c);
+	if (u->user[0] || u->password[0])
+		snprintf(user + k, sizeof(user) - k, "%s@", u->password[0] ? ":***" : "");
+	if (u->path[0])
+		snprintf(out, n, "unix://%s?db=%d%s", u->path, u->db,
+			 u->password[0] ? "&password=***" : "");
+	else if (strchr(u->host, ':'))
+		snprintf(out, n, "redis://%s[%s]:%d/%d", user, u->host, u->port, u->db);
+	else
+		snprintf(out, n, "redis://%s%s:%d/%d", user, u->host, u->port, u->db);
+}
+
+/* Text-level redaction keeps the URL as written; when the result would no
+ * longer read as the same URL with its password starred (pathological
+ * inputs found by fuzzing, such as a '?password=' inside the user info),
+ * the URL is rebuilt from its parsed parts instead, so nothing of a
+ * password can show either way. */
+void rdsurl_redact(const char *url, char *out, size_t n)
+{
+	struct rdsurl u, v;
+	char err[64], full[2048];
+	if (!out || !n)
+		return;
+	redact_text(url, full, sizeof(full));
+	if (url && !rdsurl_parse(url, &u, err, sizeof(err)) && u.password[0] &&
+	    (rdsurl_parse(full, &v, err, sizeof(err)) || strcmp(v.password, "***") ||
+	     strcmp(v.host, u.host) || strcmp(v.path, u.path) || v.port != u.port)) {
+		redact_canonical(&u, full, sizeof(full));
+		memset(&u, 0, sizeof(u));
+	}
+	snprintf(out, n, "%s", full);
 }

@@ -190,7 +190,7 @@ static int recover_move(struct recover *r, struct task *t, const char *working, 
 		job_free(&j);
 		return rc;
 	}
-	bool count = running && t->mode == RECOVER_LOST;
+	bool count = running && t->mode == RECOVER_LOST && parsed && j.jid[0];
 	snprintf(msg, sizeof(msg), "worker process died %d times while running this job "
 		 "(last: %s)", RECOVER_POISON_LOSSES, t->cause);
 	char *dead = parsed ? job_lost_payload(&j, msg, util_now_wall()) : job_dead_raw(raw);

@@ -21,8 +21,8 @@ struct sb_cell {
 	int32_t handler_pid;    /* an exec handler runs (its process group) */
 	double job_started;     /* wall clock, when state is SB_BUSY */
 	double last_tick;       /* monotonic, worker's last loop turn */
-	char job_class[96];
-	char jid[40];
+	char job_class[256];
+	char jid[128];
 };
 
 struct scoreboard {

@@ -24,6 +24,7 @@ struct sweep {
 	bool busy, stopped;
 	/* the node being scanned */
 	char *node, *pattern, cursor[32];
+	size_t found; /* lists of the node found by this scan */
 	char **queue; /* dead nodes still to scan */
 	size_t nqueue;
 	bool settling_logged;
@@ -54,6 +55,7 @@ static void sweep_on_scan(struct rds_reply *x, void *priv)
 	snprintf(s->cursor, sizeof(s->cursor), "%s", rds_str(rds_elem(x, 0), NULL));
 	struct rds_reply *keys = rds_elem(x, 1);
 	size_t plen = strlen(s->pattern) - 1; /* without the '*' */
+	s->found += rds_len(keys);
 	for (size_t i = 0; i < rds_len(keys); i++) {
 		const char *k = rds_str(rds_elem(keys, i), NULL);
 		long lane;
@@ -61,8 +63,14 @@ static void sweep_on_scan(struct rds_reply *x, void *priv)
 			recover_lane(s->rec, s->node, (int)lane, false, NULL, RECOVER_LOST,
 				     "its node stopped beating", 25);
 	}
-	if (!strcmp(s->cursor, "0")) {
-		/* Every list is with recover now: forget the node. */
+	if (!strcmp(s->cursor, "0") && s->found) {
+		/* Its lists are with recover; the node is forgotten only when a
+		 * later round finds none left, so recovery cut short (this master
+		 * dying too) is taken up again by whoever sweeps next. */
+		free(s->node);
+		s->node = NULL;
+	} else if (!strcmp(s->cursor, "0")) {
+		/* Nothing of it left in Redis: forget the node. */
 		const char *srem[] = {"SREM", KEY_NODES, s->node};
 		const char *hdel[] = {"HDEL", "forq:sweep:strikes", s->node};
 		const char *spro[] = {"SREM", KEY_PROCESSES, s->node};
@@ -86,6 +94,7 @@ static void sweep_scan_next(struct sweep *s)
 		s->node = s->queue[--s->nqueue];
 		free(s->pattern);
 		s->pattern = keys_working_pattern(s->node);
+		s->found = 0;
 		snprintf(s->cursor, sizeof(s->cursor), "0");
 		log_warn("node stopped beating; recovering its jobs", LF_STR("node", s->node));
 	}

@@ -294,11 +294,13 @@ static void worker_add_outcome(struct worker *w, char *payload, const char *what
 static int worker_exchange(struct worker *w, size_t want)
 {
 	const struct config *c = w->a->cfg;
-	size_t nq = want ? queues_order(c, worker_rnd, NULL, w->order) : 0;
-	size_t nkeys = 6 + nq, nargs = 8 + 6 * w->nouts + nq, k = 0;
+	size_t nq = want ? c->nqueues : 0;
+	size_t norders = !want ? 0 : c->queues_weighted ? want : 1;
+	size_t nkeys = 6 + nq, nargs = 8 + 6 * w->nouts + nq + (want ? 1 + norders : 0), k = 0;
 	const char **argv = xcalloc(nkeys + nargs, sizeof(*argv));
-	char run_at[32], max[16], share[16], cutoff[40], limit[16], n[16];
+	char run_at[32], max[16], share[16], cutoff[40], limit[16], n[16], m[16];
 	char (*scores)[40] = xcalloc(w->nouts ? w->nouts : 1, sizeof(*scores));
+	char **orders = xcalloc(norders ? norders : 1, sizeof(*orders));
 	struct rds_reply *x;
 	int rc = 0;
 
@@ -308,10 +310,11 @@ static int worker_exchange(struct worker *w, size_t want)
 	job_format_time(cutoff, sizeof(cutoff), util_now_wall() - JOB_DEAD_TIMEOUT);
 	snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
 	snprintf(n, sizeof(n), "%zu", w->nouts);
+	snprintf(m, sizeof(m), "%zu", norders);
 	argv[k++] = w->k_working, argv[k++] = w->k_work, argv[k++] = w->k_workers;
 	argv[k++] = KEY_RETRY, argv[k++] = KEY_DEAD, argv[k++] = KEY_QUEUES;
 	for (size_t i = 0; i < nq; i++)
-		argv[k++] = w->k_queues[w->order[i]];
+		argv[k++] = w->k_queues[i];
 	argv[k++] = w->tid, argv[k++] = run_at, argv[k++] = max, argv[k++] = share;
 	argv[k++] = cutoff, argv[k++] = limit, argv[k++] = KEY_QUEUE_PREFIX, argv[k++] = n;
 	for (size_t i = 0; i < w->nouts; i++) {
@@ -321,8 +324,24 @@ static int worker_exchange(struct worker *w, size_t want)
 		argv[k++] = scores[i], argv[k++] = o->lost, argv[k++] = o->queue;
 	}
 	for (size_t i = 0; i < nq; i++)
-		argv[k++] = c->queues[w->order[i]].name;
+		argv[k++] = c->queues[i].name;
+	if (want) {
+		argv[k++] = m;
+		/* One order per job of the batch when weighted, as Sidekiq draws
+		 * one per fetch; strict order is the same for every job. */
+		for (size_t o = 0; o < norders; o++) {
+			size_t cnt = queues_order(c, worker_rnd, NULL, w->order), len = 0;
+			orders[o] = xmalloc(cnt * 12 + 1);
+			orders[o][0] = '\0';
+			for (size_t i = 0; i < cnt; i++)
+				len += (size_t)sprintf(orders[o] + len, "%s%zu", i ? "," : "", w->order[i]);
+			argv[k++] = orders[o];
+		}
+	}
 	x = rds_eval(w->r, LUA_BATCH, (int)nkeys, (int)k, argv, NULL);
+	for (size_t o = 0; o < norders; o++)
+		free(orders[o]);
+	free(orders);
 	free(argv);
 	free(scores);
 	if (!x)
@@ -332,13 +351,12 @@ static int worker_exchange(struct worker *w, size_t want)
 	for (size_t i = 0; i < w->nouts; i++)
 		outcome_clear(&w->outs[i]);
 	w->nouts = 0;
-	if (rds_type(x) == RDS_ARR && rds_len(x) >= 2) {
-		const char *q = rds_str(rds_elem(x, 0), NULL);
-		for (size_t i = 1; i < rds_len(x) && w->nbatch < BATCH_MAX; i++) {
-			size_t len;
-			const char *p = rds_str(rds_elem(x, i), &len);
-			w->batch[w->nbatch++] = (struct fetched){xstrdup(q), xstrndup(p, len)};
-		}
+	for (size_t i = 0; rds_type(x) == RDS_ARR && i + 1 < rds_len(x) && w->nbatch < BATCH_MAX;
+	     i += 2) {
+		size_t len;
+		const char *q = rds_str(rds_elem(x, i), NULL);
+		const char *p = rds_str(rds_elem(x, i + 1), &len);
+		w->batch[w->nbatch++] = (struct fetched){xstrdup(q), xstrndup(p, len)};
 		rc = 1;
 	}
 	rds_free(x);
@@ -574,7 +592,9 @@ static void worker_init_loop(struct worker *w)
 
 int worker_main(const struct worker_args *a)
 {
-	struct worker w = {.a = a, .started = util_now_mono(), .backoff = RECONNECT_MIN};
+	/* Until a job has run, its pace is unknown: fetch one at a time. */
+	struct worker w = {.a = a, .started = util_now_mono(), .backoff = RECONNECT_MIN,
+			   .last_elapsed = BATCH_SPAN};
 	char idx[16];
 	int rc = 0;
 

@@ -1,19 +1,22 @@
--- batch: one round trip per batch for a worker running fast jobs. First it
+-- batch: one round trip per batch for a worker running quick jobs. First it
 -- records the outcomes of the jobs it finished (each job leaves the working
--- list in this same step, as in finish.lua), then it moves up to a batch of
--- new jobs from the first non-empty queue into the working list. The batch
--- is capped by the queue's length divided by `share` so that a worker never
--- takes more than its share of a short queue (no hoarding: one job each
--- when few are waiting).
+-- list in this same step, as in finish.lua), then it moves up to `max` new
+-- jobs into the working list. Each job of the batch is fetched with its own
+-- queue order (strict: config order; weighted: drawn by the caller for each
+-- job, as Sidekiq draws one per fetch), so batching keeps the queue
+-- semantics. A queue gives at most its length / `share` jobs to one batch,
+-- so a worker never takes more than its share of a short queue (no
+-- hoarding: one job each when few are waiting).
 -- KEYS: 1 working list, 2 <identity>:work, 3 <identity>:workers, 4 retry,
---       5 dead, 6 queues, 7.. queue:<name> in the order to try
+--       5 dead, 6 queues, 7.. queue:<name> in config order
 -- ARGV: 1 tid, 2 run_at, 3 batch max (0 = record only), 4 share,
 --       5 dead cut-off score, 6 dead limit, 7 queue key prefix,
 --       8 number of outcomes N, then N groups of 6:
 --         payload, outcome (ack|retry|dead|discard|requeue), stored payload,
 --         score, forq:lost:<jid> key, queue name
---       then the queue names matching KEYS[7..]
--- Returns {queue name, job...} or {} when nothing was fetched.
+--       then the queue names matching KEYS[7..], then the number of orders
+--       M and M orders ("2,0,1": 0-based queue indexes), used in turn
+-- Returns {queue, job, queue, job...} or {} when nothing was fetched.
 local n = tonumber(ARGV[8])
 local base = 9
 for i = 0, n - 1 do
@@ -47,29 +50,49 @@ if max == 0 then
   return {}
 end
 local names = base + 6 * n
-for i = 7, #KEYS do
-  local len = redis.call('LLEN', KEYS[i])
-  if len > 0 then
-    local take = math.floor(len / tonumber(ARGV[4]))
-    if take < 1 then take = 1 end
-    if take > max then take = max end
-    local q = ARGV[names + i - 7]
-    local out = {q}
-    for _ = 1, take do
-      local job = redis.call('RPOPLPUSH', KEYS[i], KEYS[1])
-      if not job then break end
-      table.insert(out, job)
+local nq = #KEYS - 6
+local norders = tonumber(ARGV[names + nq])
+local orders = names + nq + 1
+local out, left, empty = {}, {}, {}
+for slot = 0, max - 1 do
+  local got, capped = false, false
+  for idx in string.gmatch(ARGV[orders + slot % norders], '%d+') do
+    local i = tonumber(idx)
+    if not empty[i] then
+      local key = KEYS[7 + i]
+      if left[i] == nil then
+        local cap = math.floor(redis.call('LLEN', key) / tonumber(ARGV[4]))
+        left[i] = cap < 1 and 1 or cap
+      end
+      -- A queue that gave its share ends the batch: taking from the next
+      -- queue in the order instead would break the queue order.
+      if left[i] == 0 then
+        capped = true
+        break
+      end
+      local job = redis.call('RPOPLPUSH', key, KEYS[1])
+      if job then
+        left[i] = left[i] - 1
+        table.insert(out, ARGV[names + i])
+        table.insert(out, job)
+        got = true
+        break
+      end
+      empty[i] = true
     end
-    -- The Busy page shows the first job of the batch; the payload is
-    -- embedded as a JSON string, never decoded (precision).
-    local entry = '{"queue":' .. cjson.encode(q) .. ',"payload":' .. cjson.encode(out[2]) ..
-      ',"run_at":' .. ARGV[2] .. '}'
-    redis.call('HSET', KEYS[2], ARGV[1], entry)
-    redis.call('HSET', KEYS[3], ARGV[1], entry)
-    redis.call('EXPIRE', KEYS[2], 60)
-    redis.call('EXPIRE', KEYS[3], 60)
-    return out
   end
+  if capped or not got then break end
+end
+if #out > 0 then
+  -- The Busy page shows the first job of the batch; the payload is
+  -- embedded as a JSON string, never decoded (precision).
+  local entry = '{"queue":' .. cjson.encode(out[1]) .. ',"payload":' .. cjson.encode(out[2]) ..
+    ',"run_at":' .. ARGV[2] .. '}'
+  redis.call('HSET', KEYS[2], ARGV[1], entry)
+  redis.call('HSET', KEYS[3], ARGV[1], entry)
+  redis.call('EXPIRE', KEYS[2], 60)
+  redis.call('EXPIRE', KEYS[3], 60)
+  return out
 end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])

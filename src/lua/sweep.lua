@@ -34,8 +34,9 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   elseif id ~= ARGV[1] then
     local strikes = redis.call('HINCRBY', KEYS[3], id, 1)
     if strikes >= tonumber(ARGV[4]) then
-      -- Stays in forq:nodes until the caller has handed every list over
-      -- (SREM then), so a sweep cut short is simply repeated next round.
+      -- Stays in forq:nodes until a scan finds none of its working lists
+      -- left (the caller SREMs it then), so a recovery cut short is taken
+      -- up again by whoever sweeps next.
       table.insert(out, id)
     end
   end
