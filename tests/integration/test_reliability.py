@@ -199,3 +199,20 @@ def test_sigkill_of_busy_worker_requeues_within_100ms(forq, redis_server, tmpdir
     took = time.monotonic() - t0
     assert json.loads(r.lindex("queue:default", 0))["jid"] == jid
     assert took < 1.0, took     # target 100 ms; the figure comes from scripts/bench
+
+
+def test_worker_whose_master_died_finishes_its_job_and_exits(forq, redis_server, tmpdir_path):
+    done = os.path.join(tmpdir_path, "done")
+    h = handler(tmpdir_path, "two.sh", f"sleep 2\necho $FORQ_JID > {done}\n")
+    f = forq(config=f'[forq]\nprocesses = 1\n[job "TwoSec"]\nexec = {h}\n')
+    workers = f.wait_workers(1)
+    worker = workers[0][0]
+    jid = push(redis_server, "TwoSec")
+    wait_until(lambda: f.worker_titles() == ["forq: worker[0] busy TwoSec"], 5, what="busy")
+    os.kill(f.pid, signal.SIGKILL)                 # only the master
+    wait_until(lambda: not alive(worker), 15, what="orphaned worker exits")
+    assert open(done).read().strip() == jid        # the job finished
+    r = rconn(redis_server)
+    assert not [k for k in r.keys("forq:working:*") if r.llen(k)]   # and was acknowledged
+    assert r.llen("queue:default") == 0
+    assert f.lines(r"worker stopping.* reason=\"master gone\"|reason=TERM")
