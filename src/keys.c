@@ -39,7 +39,12 @@ char *keys_node(const char *identity)
 
 char *keys_lost(const char *jid)
 {
-	return xasprintf("forq:lost:%s", jid);
+	/* once per job on the hot path: no printf */
+	size_t n = strlen(jid);
+	char *k = xmalloc(sizeof("forq:lost:") + n);
+	memcpy(k, "forq:lost:", sizeof("forq:lost:") - 1);
+	memcpy(k + sizeof("forq:lost:") - 1, jid, n + 1);
+	return k;
 }
 
 char *keys_working_pattern(const char *identity)

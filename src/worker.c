@@ -72,13 +72,21 @@ struct worker {
 	size_t nouts;
 	double last_elapsed; /* seconds the last job took */
 	double span_start;   /* when the oldest unrecorded outcome was made */
+	char title[160];     /* the process title last set */
 };
 
+/* The title is rewritten only when it changes: back-to-back jobs of one
+ * class in a batch would otherwise cost a prctl and a format each. */
 static void worker_set_state(struct worker *w, enum sb_state s, const char *detail)
 {
+	char title[sizeof(w->title)];
 	w->a->cell->state = s;
-	proctitle_set("forq: worker[%d] %s%s%s", w->a->slot, scoreboard_state_name(s),
-		      detail ? " " : "", detail ? detail : "");
+	snprintf(title, sizeof(title), "forq: worker[%d] %s%s%s", w->a->slot,
+		 scoreboard_state_name(s), detail ? " " : "", detail ? detail : "");
+	if (strcmp(title, w->title)) {
+		memcpy(w->title, title, sizeof(title));
+		proctitle_set("%s", title);
+	}
 }
 
 static void worker_idle_state(struct worker *w)
@@ -319,7 +327,10 @@ static int worker_exchange(struct worker *w, size_t want)
 	argv[k++] = cutoff, argv[k++] = limit, argv[k++] = KEY_QUEUE_PREFIX, argv[k++] = n;
 	for (size_t i = 0; i < w->nouts; i++) {
 		struct outcome *o = &w->outs[i];
-		job_format_time(scores[i], sizeof(scores[i]), o->score);
+		if (o->stored) /* only retry and dead entries have a score */
+			job_format_time(scores[i], sizeof(scores[i]), o->score);
+		else
+			memcpy(scores[i], "0", 2);
 		argv[k++] = o->payload, argv[k++] = o->what, argv[k++] = o->stored ? o->stored : "";
 		argv[k++] = scores[i], argv[k++] = o->lost, argv[k++] = o->queue;
 	}
@@ -489,7 +500,7 @@ static void worker_serve(struct worker *w)
 			if (w->nouts == BATCH_MAX ||
 			    (w->nouts && util_now_mono() - w->span_start > BATCH_SPAN))
 				worker_flush(w);
-			if (w->ibatch < w->nbatch || !w->nouts)
+			if (w->ibatch == w->nbatch)
 				worker_idle_state(w);
 			continue;
 		}
