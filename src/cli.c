@@ -5,7 +5,6 @@
 #include "cli.h"
 
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,15 +39,6 @@ void cli_usage(FILE *out)
 	      out);
 }
 
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-}
-
 static void keep(struct cli *cli, char *s)
 {
 	cli->owned[cli->nowned++] = s; /* at most two: -q and -r */
@@ -62,14 +52,14 @@ static int add(struct cli *cli, const char *key, const char *value, const char *
 	struct config *scratch;
 	int rc;
 	if (cli->nov == CLI_MAX_OVERRIDES) {
-		seterr(err, n, "too many options");
+		util_seterr(err, n, "too many options");
 		return -1;
 	}
 	scratch = config_new();
 	rc = config_set(scratch, NULL, key, value, why, sizeof(why));
 	config_free(scratch);
 	if (rc) {
-		seterr(err, n, "%s: %s", origin, why);
+		util_seterr(err, n, "%s: %s", origin, why);
 		return -1;
 	}
 	cli->ov[cli->nov++] = (struct config_override){key, value, origin};
@@ -149,7 +139,7 @@ static int flag(struct cli *cli, int c, char **queues, char **plugins, char *err
 		return add(cli, "prefork", "false", "--no-prefork", err, n);
 	case 'q':
 		if (strchr(optarg, ',') != strrchr(optarg, ',')) {
-			seterr(err, n, "--queue takes QUEUE or QUEUE,WEIGHT, not '%s'", optarg);
+			util_seterr(err, n, "--queue takes QUEUE or QUEUE,WEIGHT, not '%s'", optarg);
 			return -1;
 		}
 		item = queue_item(optarg);
@@ -183,7 +173,7 @@ static int flag(struct cli *cli, int c, char **queues, char **plugins, char *err
 		cli->cmd = CLI_HELP;
 		return 0;
 	default:
-		seterr(err, n, "unknown or incomplete option");
+		util_seterr(err, n, "unknown or incomplete option");
 		return -1;
 	}
 }
@@ -205,16 +195,16 @@ int cli_parse(struct cli *cli, int argc, char **argv, cli_getenv_fn env, char *e
 			/* optopt names a bad short flag even inside a group like -xv,
 			 * where optind has not moved past the group yet. */
 			if (optopt && optopt < 256)
-				seterr(err, n, "unknown or incomplete option '-%c'", optopt);
+				util_seterr(err, n, "unknown or incomplete option '-%c'", optopt);
 			else
-				seterr(err, n, "unknown or incomplete option '%s'", argv[optind - 1]);
+				util_seterr(err, n, "unknown or incomplete option '%s'", argv[optind - 1]);
 			goto out;
 		}
 		if (flag(cli, c, &queues, &plugins, err, n))
 			goto out;
 	}
 	if (optind < argc) {
-		seterr(err, n, "unexpected argument '%s'", argv[optind]);
+		util_seterr(err, n, "unexpected argument '%s'", argv[optind]);
 		goto out;
 	}
 	if (queues) {

@@ -26,15 +26,6 @@ struct option_def {
 	const char *deflt; /* applied by config_new through the same setter */
 };
 
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-}
-
 #define FIELD(c, d, type) ((type *)(void *)((char *)(c) + (d)->offset))
 
 static int set_string(struct config *c, const struct option_def *d, const char *v, char *err,
@@ -52,7 +43,7 @@ static int set_seconds(struct config *c, const struct option_def *d, const char 
 		       size_t n)
 {
 	if (util_parse_double(v, d->min, d->max, FIELD(c, d, double))) {
-		seterr(err, n, "%s must be a number of seconds from %g to %g, not '%s'", d->key,
+		util_seterr(err, n, "%s must be a number of seconds from %g to %g, not '%s'", d->key,
 		       d->min, d->max, v);
 		return -1;
 	}
@@ -63,7 +54,7 @@ static int set_bool(struct config *c, const struct option_def *d, const char *v,
 		    size_t n)
 {
 	if (util_parse_bool(v, FIELD(c, d, bool))) {
-		seterr(err, n, "%s must be true or false, not '%s'", d->key, v);
+		util_seterr(err, n, "%s must be true or false, not '%s'", d->key, v);
 		return -1;
 	}
 	return 0;
@@ -78,7 +69,7 @@ static int set_processes(struct config *c, const struct option_def *d, const cha
 		return 0;
 	}
 	if (util_parse_long(v, (long)d->min, (long)d->max, &p)) {
-		seterr(err, n, "processes must be 'auto' or a whole number from %g to %g, not '%s'",
+		util_seterr(err, n, "processes must be 'auto' or a whole number from %g to %g, not '%s'",
 		       d->min, d->max, v);
 		return -1;
 	}
@@ -92,7 +83,7 @@ static int set_log_level(struct config *c, const struct option_def *d, const cha
 {
 	(void)d;
 	if (log_level_parse(v, &c->log_level)) {
-		seterr(err, n, "log_level must be debug, info, warn or error, not '%s'", v);
+		util_seterr(err, n, "log_level must be debug, info, warn or error, not '%s'", v);
 		return -1;
 	}
 	return 0;
@@ -103,7 +94,7 @@ static int set_log_format(struct config *c, const struct option_def *d, const ch
 {
 	(void)d;
 	if (log_format_parse(v, &c->log_format)) {
-		seterr(err, n, "log_format must be text or json, not '%s'", v);
+		util_seterr(err, n, "log_format must be text or json, not '%s'", v);
 		return -1;
 	}
 	return 0;
@@ -113,12 +104,12 @@ static int set_redis_url(struct config *c, const struct option_def *d, const cha
 			 size_t n)
 {
 	if (!strncmp(v, "rediss://", 9)) {
-		seterr(err, n, "redis_url: rediss:// (TLS) is not supported by this build; "
+		util_seterr(err, n, "redis_url: rediss:// (TLS) is not supported by this build; "
 			       "use a local TLS proxy such as stunnel and redis://");
 		return -1;
 	}
 	if (strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7)) {
-		seterr(err, n, "redis_url must start with redis:// or unix://");
+		util_seterr(err, n, "redis_url must start with redis:// or unix://");
 		return -1;
 	}
 	return set_string(c, d, v, err, n);
@@ -155,18 +146,18 @@ static int add_queue(void *ctx, const char *item, char *err, size_t n)
 	if (colon) {
 		*colon = '\0';
 		if (util_parse_long(colon + 1, 1, 1000000, &w)) {
-			seterr(err, n, "queue '%s': weight must be a whole number from 1 to 1000000",
+			util_seterr(err, n, "queue '%s': weight must be a whole number from 1 to 1000000",
 			       name);
 			goto out_bad;
 		}
 	}
 	if (!queue_name_is_valid(name)) {
-		seterr(err, n, "bad queue name '%s' (letters, digits, '_', '-' and '.')", name);
+		util_seterr(err, n, "bad queue name '%s' (letters, digits, '_', '-' and '.')", name);
 		goto out_bad;
 	}
 	for (size_t i = 0; i < c->nqueues; i++)
 		if (!strcmp(c->queues[i].name, name)) {
-			seterr(err, n, "queue '%s' listed twice", name);
+			util_seterr(err, n, "queue '%s' listed twice", name);
 			goto out_bad;
 		}
 	c->queues = xrealloc(c->queues, (c->nqueues + 1) * sizeof(*c->queues));
@@ -200,7 +191,7 @@ static int set_queues(struct config *c, const struct option_def *d, const char *
 	if (split_list(v, add_queue, c, err, n))
 		return -1;
 	if (!c->nqueues) {
-		seterr(err, n, "queues must name at least one queue");
+		util_seterr(err, n, "queues must name at least one queue");
 		return -1;
 	}
 	return 0;
@@ -264,7 +255,7 @@ char **config_split_argv(const char *cmd, char *err, size_t n)
 		char ch = *p;
 		if (!ch || (!quote && (ch == ' ' || ch == '\t'))) {
 			if (quote) {
-				seterr(err, n, "unterminated %c quote in '%s'", quote, cmd);
+				util_seterr(err, n, "unterminated %c quote in '%s'", quote, cmd);
 				goto out_bad;
 			}
 			if (in_word) {
@@ -296,7 +287,7 @@ char **config_split_argv(const char *cmd, char *err, size_t n)
 	}
 	free(word);
 	if (!argc) {
-		seterr(err, n, "empty command");
+		util_seterr(err, n, "empty command");
 		return NULL;
 	}
 	return argv;
@@ -333,18 +324,18 @@ static int job_set(struct config_job *j, const char *key, const char *v, char *e
 		j->argv = argv;
 	} else if (!strcmp(key, "timeout")) {
 		if (util_parse_double(v, 0, 604800, &j->timeout)) {
-			seterr(err, n, "timeout must be a number of seconds from 0 to 604800, not '%s'",
+			util_seterr(err, n, "timeout must be a number of seconds from 0 to 604800, not '%s'",
 			       v);
 			return -1;
 		}
 	} else if (!strcmp(key, "retry")) {
 		if (util_parse_long(v, 0, 1000, &l)) {
-			seterr(err, n, "retry must be a whole number from 0 to 1000, not '%s'", v);
+			util_seterr(err, n, "retry must be a whole number from 0 to 1000, not '%s'", v);
 			return -1;
 		}
 		j->retry = (int)l;
 	} else {
-		seterr(err, n, "unknown key '%s' in [job \"%s\"]", key, j->name);
+		util_seterr(err, n, "unknown key '%s' in [job \"%s\"]", key, j->name);
 		return -1;
 	}
 	return 0;
@@ -394,11 +385,11 @@ int config_set(struct config *c, const char *section, const char *key, const cha
 {
 	const struct option_def *d;
 	if (section && strcmp(section, "forq")) {
-		seterr(err, errlen, "unknown section [%s]", section);
+		util_seterr(err, errlen, "unknown section [%s]", section);
 		return -1;
 	}
 	if (!(d = option_find(key))) {
-		seterr(err, errlen, "unknown key '%s' in [forq]", key);
+		util_seterr(err, errlen, "unknown key '%s' in [forq]", key);
 		return -1;
 	}
 	return d->set(c, d, value, err, errlen);

@@ -5,7 +5,6 @@
 
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,17 +24,6 @@
  * written by Ruby) do not make a valid payload "invalid"; whether a member
  * was written as an integer is read from its text instead. */
 #define LOAD_FLAGS (JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL)
-
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !n)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- growing string ---- */
 
@@ -412,12 +400,12 @@ static json_t *load_object(const char *raw, char *err, size_t errlen)
 	json_error_t e;
 	json_t *o = json_loads(raw, LOAD_FLAGS, &e);
 	if (!o) {
-		seterr(err, errlen, "payload is not valid JSON: %s at line %d column %d", e.text,
+		util_seterr(err, errlen, "payload is not valid JSON: %s at line %d column %d", e.text,
 		       e.line, e.column);
 		return NULL;
 	}
 	if (!json_is_object(o)) {
-		seterr(err, errlen, "payload is not a JSON object");
+		util_seterr(err, errlen, "payload is not a JSON object");
 		json_decref(o);
 		return NULL;
 	}
@@ -428,15 +416,15 @@ static int check_shape(json_t *o, char *err, size_t errlen)
 {
 	json_t *c = json_object_get(o, "class"), *a = json_object_get(o, "args");
 	if (!c) {
-		seterr(err, errlen, "payload has no class");
+		util_seterr(err, errlen, "payload has no class");
 		return -1;
 	}
 	if (!json_is_string(c) || !json_string_length(c)) {
-		seterr(err, errlen, "payload \"class\" is not a non-empty string");
+		util_seterr(err, errlen, "payload \"class\" is not a non-empty string");
 		return -1;
 	}
 	if (a && !json_is_array(a)) {
-		seterr(err, errlen, "payload \"args\" is not an array");
+		util_seterr(err, errlen, "payload \"args\" is not an array");
 		return -1;
 	}
 	return 0;
@@ -537,7 +525,7 @@ int job_parse(struct job *j, const char *raw, char *err, size_t errlen)
 	if (check_shape(d.o, err, errlen))
 		goto out;
 	if (scan_members(raw, &d.ms)) {
-		seterr(err, errlen, "payload could not be scanned");
+		util_seterr(err, errlen, "payload could not be scanned");
 		goto out;
 	}
 	read_fields(&d, j);
@@ -705,14 +693,14 @@ static char *build_args(const char *args_json, char *err, size_t errlen)
 	const char *text = args_json ? args_json : "[]";
 	json_t *a = json_loads(text, LOAD_FLAGS, &e);
 	if (!a) {
-		seterr(err, errlen, "args is not valid JSON: %s at line %d column %d", e.text,
+		util_seterr(err, errlen, "args is not valid JSON: %s at line %d column %d", e.text,
 		       e.line, e.column);
 		return NULL;
 	}
 	bool is_array = json_is_array(a);
 	json_decref(a);
 	if (!is_array) {
-		seterr(err, errlen, "args must be a JSON array");
+		util_seterr(err, errlen, "args must be a JSON array");
 		return NULL;
 	}
 	struct span all = {0, strlen(text)};
@@ -747,19 +735,19 @@ static int build_check(const char *job_class, const char *queue, const char *jid
                        char *err, size_t errlen)
 {
 	if (!job_class || !*job_class || !utf8_is_valid(job_class)) {
-		seterr(err, errlen, "class must be a non-empty UTF-8 string");
+		util_seterr(err, errlen, "class must be a non-empty UTF-8 string");
 		return -1;
 	}
 	if (!queue || !*queue || !utf8_is_valid(queue)) {
-		seterr(err, errlen, "queue must be a non-empty UTF-8 string");
+		util_seterr(err, errlen, "queue must be a non-empty UTF-8 string");
 		return -1;
 	}
 	if (generated && !jid_is_valid(jid)) {
-		seterr(err, errlen, "generated jid must be 24 lowercase hex characters");
+		util_seterr(err, errlen, "generated jid must be 24 lowercase hex characters");
 		return -1;
 	}
 	if (!generated && (!jid || !*jid || !utf8_is_valid(jid))) {
-		seterr(err, errlen, "jid must be a non-empty UTF-8 string");
+		util_seterr(err, errlen, "jid must be a non-empty UTF-8 string");
 		return -1;
 	}
 	return 0;
@@ -780,7 +768,7 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 	if (build_check(job_class, queue, jid, generated, err, errlen))
 		return NULL;
 	if (retry && !(r = build_retry(retry, num, sizeof(num)))) {
-		seterr(err, errlen, "retry must be true, false or a number of retries");
+		util_seterr(err, errlen, "retry must be true, false or a number of retries");
 		return NULL;
 	}
 	if (!(args = build_args(args_json, err, errlen)))

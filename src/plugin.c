@@ -4,7 +4,6 @@
 #include "plugin.h"
 
 #include <dlfcn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,15 +69,6 @@ static void host_log(forq_host *host, int level, const char *message)
 	log_at((enum log_level)level, message, LF_STR("plugin", p->path));
 }
 
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-}
-
 static int plugin_open(struct plugin_set *set, const char *path, char *err, size_t n)
 {
 	struct plugin *p = xcalloc(1, sizeof(*p));
@@ -92,25 +82,25 @@ static int plugin_open(struct plugin_set *set, const char *path, char *err, size
 	/* RTLD_NOW: a missing symbol is a configuration error now, not a
 	 * crash in the middle of a job later. */
 	if (!(p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
-		seterr(err, n, "plugin %s: %s", path, dlerror());
+		util_seterr(err, n, "plugin %s: %s", path, dlerror());
 		goto out_free;
 	}
 	version = dlsym(p->dl, "forq_plugin_api_version");
 	init = (int (*)(forq_host *))dlsym(p->dl, "forq_plugin_init");
 	if (!version || !init) {
-		seterr(err, n, "plugin %s: not a forq plugin (needs FORQ_PLUGIN_API and "
+		util_seterr(err, n, "plugin %s: not a forq plugin (needs FORQ_PLUGIN_API and "
 			       "forq_plugin_init)", path);
 		goto out_close;
 	}
 	if (*version != FORQ_API_VERSION) {
-		seterr(err, n, "plugin %s: built for API version %u, this forq has %u", path,
+		util_seterr(err, n, "plugin %s: built for API version %u, this forq has %u", path,
 		       *version, FORQ_API_VERSION);
 		goto out_close;
 	}
 	set->plugins = xrealloc(set->plugins, (set->nplugins + 1) * sizeof(*set->plugins));
 	set->plugins[set->nplugins++] = p;
 	if (init(&p->host) != FORQ_OK || set->register_failed) {
-		seterr(err, n, "plugin %s: initialisation failed", path);
+		util_seterr(err, n, "plugin %s: initialisation failed", path);
 		return -1; /* owned by the set now; plugin_set_free unloads it */
 	}
 	log_debug("plugin loaded", LF_STR("plugin", path));
@@ -160,7 +150,7 @@ static int run_hooks(struct plugin_set *set, int after, char *err, size_t n)
 		struct plugin *p = set->plugins[i];
 		forq_hook_fn fn = after ? p->after_fork : p->before_fork;
 		if (fn && fn(&p->host, p->hook_user) != FORQ_OK) {
-			seterr(err, n, "plugin %s: %s hook failed", p->path,
+			util_seterr(err, n, "plugin %s: %s hook failed", p->path,
 			       after ? "after_fork" : "before_fork");
 			return -1;
 		}

@@ -417,6 +417,12 @@ void rds_async_free(struct rds_async *a)
 	free(a);
 }
 
+void rds_ignore_reply(struct rds_reply *reply, void *priv)
+{
+	(void)reply;
+	(void)priv;
+}
+
 void rds_async_forget(struct rds_async *a)
 {
 	if (a && a->ac && a->ac->c.fd >= 0)

@@ -60,6 +60,8 @@ struct rds_reply *rds_eval(struct rds *r, enum lua_script s, int nkeys, int argc
 /* ---- asynchronous (master) ---- */
 
 typedef void (*rds_cb)(struct rds_reply *reply, void *priv);
+/* For commands whose reply nobody needs. */
+void rds_ignore_reply(struct rds_reply *reply, void *priv);
 typedef void (*rds_state_cb)(bool up, void *priv);
 
 /* Starts connecting at once and keeps reconnecting with capped exponential

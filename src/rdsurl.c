@@ -4,26 +4,16 @@
 #include "rdsurl.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "util.h"
 #include <strings.h>
 
 #define RDSURL_PORT_DEFAULT 6379
 #define RDSURL_DB_MAX 10000
 #define RDSURL_SUN_PATH_MAX 107 /* sizeof(sun_path) - 1 on Linux */
-
-static void seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t n, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !n)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, n, fmt, ap);
-	va_end(ap);
-}
 
 static bool has_scheme(const char *url, const char *sep, const char *name)
 {
@@ -81,11 +71,11 @@ static int parse_userinfo(const char *s, size_t n, struct rdsurl *out, char *err
 	const char *colon = memchr(s, ':', n);
 	size_t ulen = colon ? (size_t)(colon - s) : n;
 	if (pct_decode(s, ulen, out->user, sizeof(out->user))) {
-		seterr(err, errlen, "bad user in Redis URL (bad %%-escape or too long)");
+		util_seterr(err, errlen, "bad user in Redis URL (bad %%-escape or too long)");
 		return -1;
 	}
 	if (colon && pct_decode(colon + 1, n - ulen - 1, out->password, sizeof(out->password))) {
-		seterr(err, errlen, "bad password in Redis URL (bad %%-escape or too long)");
+		util_seterr(err, errlen, "bad password in Redis URL (bad %%-escape or too long)");
 		return -1;
 	}
 	return 0;
@@ -112,12 +102,12 @@ static int parse_db(const char *s, size_t n, bool *seen, struct rdsurl *out, cha
                     size_t errlen)
 {
 	if (*seen) {
-		seterr(err, errlen, "db given twice in Redis URL");
+		util_seterr(err, errlen, "db given twice in Redis URL");
 		return -1;
 	}
 	*seen = true;
 	if (parse_number(s, n, 0, RDSURL_DB_MAX, &out->db)) {
-		seterr(err, errlen, "bad db in Redis URL (a number from 0 to %d)", RDSURL_DB_MAX);
+		util_seterr(err, errlen, "bad db in Redis URL (a number from 0 to %d)", RDSURL_DB_MAX);
 		return -1;
 	}
 	return 0;
@@ -135,17 +125,17 @@ static int parse_param(const char *s, size_t n, bool *db_seen, struct rdsurl *ou
 		return parse_db(eq + 1, vlen, db_seen, out, err, errlen);
 	if (eq && klen == 8 && !memcmp(s, "password", 8)) {
 		if (out->password[0]) {
-			seterr(err, errlen, "password given twice in Redis URL");
+			util_seterr(err, errlen, "password given twice in Redis URL");
 			return -1;
 		}
 		if (pct_decode(eq + 1, vlen, out->password, sizeof(out->password))) {
-			seterr(err, errlen,
+			util_seterr(err, errlen,
 			       "bad password in Redis URL (bad %%-escape or too long)");
 			return -1;
 		}
 		return 0;
 	}
-	seterr(err, errlen, "unknown parameter in Redis URL query (supported: db, password)");
+	util_seterr(err, errlen, "unknown parameter in Redis URL query (supported: db, password)");
 	return -1;
 }
 
@@ -183,15 +173,15 @@ static int parse_host_port(const char *hp, const char **end, struct rdsurl *out,
 	const char *h = hp + ipv6;
 	const char *p = ipv6 ? strchr(h, ']') : h + strcspn(h, ":/?");
 	if (!p) {
-		seterr(err, errlen, "unclosed '[' in Redis URL host");
+		util_seterr(err, errlen, "unclosed '[' in Redis URL host");
 		return -1;
 	}
 	if (p == h) {
-		seterr(err, errlen, "Redis URL has no host");
+		util_seterr(err, errlen, "Redis URL has no host");
 		return -1;
 	}
 	if (!host_is_valid(h, (size_t)(p - h), ipv6) || (size_t)(p - h) >= sizeof(out->host)) {
-		seterr(err, errlen, "%s in Redis URL", ipv6 ? "bad IPv6 address" : "bad host");
+		util_seterr(err, errlen, "%s in Redis URL", ipv6 ? "bad IPv6 address" : "bad host");
 		return -1;
 	}
 	memcpy(out->host, h, (size_t)(p - h));
@@ -200,7 +190,7 @@ static int parse_host_port(const char *hp, const char **end, struct rdsurl *out,
 	if (*p == ':') {
 		size_t n = strcspn(++p, "/?");
 		if (parse_number(p, n, 1, 65535, &out->port)) {
-			seterr(err, errlen, "bad port in Redis URL (a number from 1 to 65535)");
+			util_seterr(err, errlen, "bad port in Redis URL (a number from 1 to 65535)");
 			return -1;
 		}
 		p += n;
@@ -227,7 +217,7 @@ static int parse_tcp(const char *rest, struct rdsurl *out, char *err, size_t err
 	if (*p == '?')
 		return parse_query(p + 1, &db_seen, out, err, errlen);
 	if (*p) {
-		seterr(err, errlen, "unexpected text after the host in Redis URL");
+		util_seterr(err, errlen, "unexpected text after the host in Redis URL");
 		return -1;
 	}
 	return 0;
@@ -243,16 +233,16 @@ static int parse_unix(const char *rest, struct rdsurl *out, char *err, size_t er
 	if (at && parse_userinfo(rest, (size_t)(at - rest), out, err, errlen))
 		return -1;
 	if (!n) {
-		seterr(err, errlen, "unix socket path is empty in Redis URL");
+		util_seterr(err, errlen, "unix socket path is empty in Redis URL");
 		return -1;
 	}
 	if (path[0] != '/') {
-		seterr(err, errlen,
+		util_seterr(err, errlen,
 		       "unix socket path in Redis URL must be absolute (unix:///path)");
 		return -1;
 	}
 	if (n > RDSURL_SUN_PATH_MAX) {
-		seterr(err, errlen, "unix socket path in Redis URL is longer than %d bytes",
+		util_seterr(err, errlen, "unix socket path in Redis URL is longer than %d bytes",
 		       RDSURL_SUN_PATH_MAX);
 		return -1;
 	}
@@ -265,7 +255,7 @@ static int parse_scheme(const char *url, struct rdsurl *out, char *err, size_t e
 {
 	const char *sep = strstr(url, "://");
 	if (!sep) {
-		seterr(err, errlen, "Redis URL must start with redis:// or unix://");
+		util_seterr(err, errlen, "Redis URL must start with redis:// or unix://");
 		return -1;
 	}
 	if (has_scheme(url, sep, "redis"))
@@ -273,12 +263,12 @@ static int parse_scheme(const char *url, struct rdsurl *out, char *err, size_t e
 	if (has_scheme(url, sep, "unix"))
 		return parse_unix(sep + 3, out, err, errlen);
 	if (has_scheme(url, sep, "rediss")) {
-		seterr(err, errlen,
+		util_seterr(err, errlen,
 		       "rediss:// (TLS) is not supported by this build: hiredis was built without "
 		       "TLS; use redis:// or unix://");
 		return -1;
 	}
-	seterr(err, errlen, "unknown Redis URL scheme (use redis:// or unix://)");
+	util_seterr(err, errlen, "unknown Redis URL scheme (use redis:// or unix://)");
 	return -1;
 }
 
@@ -287,7 +277,7 @@ int rdsurl_parse(const char *url, struct rdsurl *out, char *err, size_t errlen)
 	memset(out, 0, sizeof(*out));
 	out->port = RDSURL_PORT_DEFAULT;
 	if (!url || !*url) {
-		seterr(err, errlen, "Redis URL is empty");
+		util_seterr(err, errlen, "Redis URL is empty");
 		return -1;
 	}
 	if (parse_scheme(url, out, err, errlen)) {

@@ -41,11 +41,6 @@ struct recover {
 
 static void recover_next(struct recover *r);
 
-static void recover_ignore(struct rds_reply *x, void *priv)
-{
-	(void)x;
-	(void)priv;
-}
 
 struct recover *recover_new(struct rds_async *rds, recover_done_fn done, void *priv)
 {
@@ -248,7 +243,7 @@ static int recover_step(struct recover *r, struct task *t)
 	} else {
 		const char *argv[] = {"HDEL", work, tid};
 		const char *argv2[] = {"HDEL", workers, tid};
-		rc = rds_async_call(r->rds, recover_ignore, NULL, 3, argv, NULL);
+		rc = rds_async_call(r->rds, rds_ignore_reply, NULL, 3, argv, NULL);
 		if (!rc)
 			rc = rds_async_call(r->rds, recover_on_cleared, r, 3, argv2, NULL);
 	}

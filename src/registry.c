@@ -118,16 +118,11 @@ static void registry_on_exec(struct rds_reply *x, void *priv)
 		r->hooks.on_signal(r->hooks.priv, rds_str(sig, NULL));
 }
 
-static void registry_ignore(struct rds_reply *x, void *priv)
-{
-	(void)x;
-	(void)priv;
-}
 
 #define CALL(...)                                                                                  \
 	do {                                                                                       \
 		const char *argv_[] = {__VA_ARGS__};                                               \
-		if (rds_async_call(r->rds, registry_ignore, NULL, (int)ARRAY_SIZE(argv_), argv_,   \
+		if (rds_async_call(r->rds, rds_ignore_reply, NULL, (int)ARRAY_SIZE(argv_), argv_,   \
 				   NULL))                                                          \
 			goto out_down;                                                             \
 	} while (0)

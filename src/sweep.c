@@ -32,11 +32,6 @@ struct sweep {
 
 static void sweep_scan_next(struct sweep *s);
 
-static void sweep_ignore(struct rds_reply *x, void *priv)
-{
-	(void)x;
-	(void)priv;
-}
 
 static void sweep_done(struct sweep *s)
 {
@@ -74,9 +69,9 @@ static void sweep_on_scan(struct rds_reply *x, void *priv)
 		const char *srem[] = {"SREM", KEY_NODES, s->node};
 		const char *hdel[] = {"HDEL", "forq:sweep:strikes", s->node};
 		const char *spro[] = {"SREM", KEY_PROCESSES, s->node};
-		rds_async_call(s->rds, sweep_ignore, NULL, 3, srem, NULL);
-		rds_async_call(s->rds, sweep_ignore, NULL, 3, hdel, NULL);
-		rds_async_call(s->rds, sweep_ignore, NULL, 3, spro, NULL);
+		rds_async_call(s->rds, rds_ignore_reply, NULL, 3, srem, NULL);
+		rds_async_call(s->rds, rds_ignore_reply, NULL, 3, hdel, NULL);
+		rds_async_call(s->rds, rds_ignore_reply, NULL, 3, spro, NULL);
 		free(s->node);
 		s->node = NULL;
 	}

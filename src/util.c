@@ -72,6 +72,16 @@ char *xasprintf(const char *fmt, ...)
 	return p;
 }
 
+void util_seterr(char *err, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !n)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, n, fmt, ap);
+	va_end(ap);
+}
+
 size_t util_strlcpy(char *dst, const char *src, size_t size)
 {
 	size_t len = strlen(src);

@@ -20,6 +20,9 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Copies at most size-1 bytes and always terminates; returns strlen(src). */
 size_t util_strlcpy(char *dst, const char *src, size_t size);
 
+/* printf into an error buffer of n bytes (nothing when err is NULL or n 0). */
+void util_seterr(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Strips leading and trailing white space in place; returns s. */
 char *util_trim(char *s);
 
