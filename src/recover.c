@@ -238,7 +238,9 @@ static int recover_step(struct recover *r, struct task *t)
 		const char *argv[] = {"HGET", work, tid};
 		rc = rds_async_call(r->rds, recover_on_current, r, 3, argv, NULL);
 	} else if (t->step == STEP_NEXT) {
-		const char *argv[] = {"LINDEX", working, "-1"};
+		/* Newest first: jobs going back to the front are pushed in turn,
+		 * so the oldest must go last to end up first. */
+		const char *argv[] = {"LINDEX", working, "0"};
 		rc = rds_async_call(r->rds, recover_on_listed, r, 3, argv, NULL);
 	} else {
 		const char *argv[] = {"HDEL", work, tid};

@@ -461,11 +461,13 @@ out:
 	f->queue = f->payload = NULL;
 }
 
-/* Jobs fetched but not started go back to the front (stop, quiet). */
+/* Jobs fetched but not started go back to the front (stop, quiet). They
+ * are pushed newest first, so the oldest ends up at the very front and the
+ * queue keeps its order. */
 static void worker_return_batch(struct worker *w)
 {
-	while (w->ibatch < w->nbatch) {
-		struct fetched *f = &w->batch[w->ibatch++];
+	for (size_t i = w->nbatch; i-- > w->ibatch;) {
+		struct fetched *f = &w->batch[i];
 		worker_add_outcome(w, f->payload, "requeue", NULL, 0, NULL, f->queue);
 		free(f->queue);
 	}

@@ -216,3 +216,23 @@ def test_worker_whose_master_died_finishes_its_job_and_exits(forq, redis_server,
     assert not [k for k in r.keys("forq:working:*") if r.llen(k)]   # and was acknowledged
     assert r.llen("queue:default") == 0
     assert f.lines(r"worker stopping.* reason=\"master gone\"|reason=TERM")
+
+
+def test_unstarted_jobs_of_a_dead_worker_go_back_in_order(forq, redis_server, tmpdir_path):
+    h = handler(tmpdir_path, "long.sh", "sleep 60\n")
+    f = forq(config=f'[forq]\nprocesses = 1\n[job "LongJob"]\nexec = {h}\n')
+    workers = f.wait_workers(1)
+    r = rconn(redis_server)
+    running = push(redis_server, "LongJob")
+    wait_until(lambda: f.worker_titles() == ["forq: worker[0] busy LongJob"], 5, what="busy")
+    lane = [k for k in r.keys("forq:working:*") if r.llen(k)][0]
+    # As if the worker had fetched a batch: a, then b, behind the running job.
+    for name in ("a", "b"):
+        r.lpush(lane, json.dumps({"class": "Later", "args": [name], "jid": name * 24,
+                                  "queue": "default"}))
+    f.signal(signal.SIGTSTP)       # quiet: what comes back stays in the queue
+    f.wait_log("quiet")
+    os.kill(workers[0][0], signal.SIGKILL)
+    wait_until(lambda: r.llen("queue:default") == 3, 5, what="3 jobs back")
+    order = [json.loads(p)["jid"] for p in reversed(r.lrange("queue:default", 0, -1))]
+    assert order == ["a" * 24, "b" * 24, running]   # front first; the running job at the back
