@@ -328,7 +328,11 @@ static int client_status(int argc, char **argv)
 	if (l && rds_type(l) == RDS_STR)
 		leader = xstrdup(rds_str(l, NULL));
 	rds_free(l);
-	printf("leader: %s\n", leader ? leader : "(none)");
+	char *bar = leader ? strrchr(leader, '|') : NULL;
+	if (bar)
+		*bar = '\0';
+	printf("leader: %s%s%s%s\n", leader ? leader : "(none)", bar ? " (epoch " : "",
+	       bar ? bar + 1 : "", bar ? ")" : "");
 	free(leader);
 	status_nodes(&c, now);
 	status_queues(&c, now);

@@ -242,6 +242,8 @@ static const struct option_def option_table[] = {
 	{"pidfile", set_string, OFF(pidfile), 0, 0, ""},
 	{"node_dead_after", set_seconds, OFF(node_dead_after), 1, 3600, "30"},
 	{"sweep_interval", set_seconds, OFF(sweep_interval), 0.1, 3600, "10"},
+	{"leader_ttl", set_seconds, OFF(leader_ttl), 1, 3600, "30"},
+	{"leader_renew", set_seconds, OFF(leader_renew), 0.1, 3600, "10"},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)

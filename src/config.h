@@ -48,6 +48,8 @@ struct config {
 	char *pidfile;
 	double node_dead_after; /* seconds without a node heartbeat before a sweep may act */
 	double sweep_interval;  /* seconds between orphan-sweep rounds */
+	double leader_ttl;      /* seconds a leader lease lasts unrenewed */
+	double leader_renew;    /* seconds between a leader's renewals */
 	struct config_job *jobs;
 	size_t njobs;
 };

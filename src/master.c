@@ -19,6 +19,7 @@
 #include "cpus.h"
 #include "ident.h"
 #include "job.h"
+#include "leader.h"
 #include "log.h"
 #include "pidfile.h"
 #include "plugin.h"
@@ -98,6 +99,7 @@ struct master {
 	struct poller *poller;
 	struct recover *rec;
 	struct sweep *sweep;
+	struct leader *leader;
 	ev_timer beat_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
@@ -287,6 +289,7 @@ static void master_check_fail_fast(struct master *m)
 		return;
 	}
 	m->state = M_STOPPING;
+	leader_resign(m->leader);
 	master_signal_children(m, SIGTERM);
 	ev_timer_stop(m->loop, &m->kill_w);
 	ev_timer_set(&m->kill_w, FAST_STOP_GRACE, 0.0);
@@ -612,6 +615,7 @@ static void master_stop(struct master *m, int signum)
 	if (m->stop_requests == 1) {
 		double grace = m->cfg->shutdown_timeout + HARD_KILL_GRACE;
 		m->state = M_STOPPING;
+		leader_resign(m->leader);
 		log_info("graceful stop", LF_STR("signal", sigabbrev_np(signum)),
 			 LF_INT("workers", master_count_children(m, false)),
 			 LF_DBL("kill_after", grace));
@@ -648,6 +652,7 @@ static void master_quiet(struct master *m, int signum)
 		 LF_STR("signal", sigabbrev_np(signum)));
 	for (int i = 0; i < CONFIG_PROCESSES_MAX; i++)
 		ev_timer_stop(m->loop, &m->slots[i].respawn_w);
+	leader_resign(m->leader); /* another node takes over within about a second */
 	poller_stop(m->poller); /* Sidekiq's quiet stops its poller too */
 	registry_beat(m->reg);  /* show quiet in the Web UI now, not in 5 s */
 	master_signal_children(m, SIGTSTP);
@@ -837,6 +842,14 @@ static void master_maybe_finish(struct master *m)
 	registry_leave(m->reg, master_left, m);
 }
 
+/* Leader duties (poller, sweep) follow the lease. */
+static void master_on_leader(void *priv, const char *lease)
+{
+	struct master *m = priv;
+	poller_set_lease(m->poller, lease);
+	sweep_set_lease(m->sweep, lease);
+}
+
 static int master_start_redis(struct master *m)
 {
 	struct registry_hooks hooks = {master_registry_state, master_registry_signal,
@@ -850,6 +863,10 @@ static int master_start_redis(struct master *m)
 	m->rec = recover_new(m->rds, master_on_recovered, m);
 	m->sweep = sweep_new(m->loop, m->rds, m->rec, m->identity, m->cfg->sweep_interval,
 			     m->cfg->node_dead_after);
+	double renew = m->cfg->leader_renew < m->cfg->leader_ttl / 3 ? m->cfg->leader_renew
+								     : m->cfg->leader_ttl / 3;
+	m->leader = leader_new(m->loop, m->rds, m->identity, m->cfg->leader_ttl, renew,
+			       master_on_leader, m);
 	/* The node key must be refreshed well within its TTL. */
 	ev_timer_init(&m->beat_w, master_on_beat, beat, beat);
 	ev_timer_start(m->loop, &m->beat_w);
@@ -914,6 +931,7 @@ static void master_free(struct master *m)
 			close(c->ready_fd);
 		free(c);
 	}
+	leader_free(m->leader);
 	sweep_free(m->sweep);
 	recover_free(m->rec);
 	poller_free(m->poller);

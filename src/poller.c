@@ -22,6 +22,7 @@ struct poller {
 	ev_timer w;
 	int set;  /* index into sets[] being polled */
 	bool busy, stopped;
+	char lease[400]; /* "" when this node is not the leader */
 };
 
 static const char *const sets[] = {KEY_RETRY, KEY_SCHEDULE};
@@ -40,6 +41,8 @@ static void poller_on_moved(struct rds_reply *x, void *priv)
 	if (x && rds_type(x) == RDS_INT && rds_int(x) > 0)
 		log_debug("due jobs enqueued", LF_STR("set", sets[p->set]),
 			  LF_INT("jobs", rds_int(x)));
+	else if (x && rds_type(x) == RDS_INT && rds_int(x) < 0)
+		log_warn("poller fenced: this node is no longer the leader");
 	else if (x && rds_type(x) == RDS_ERR)
 		log_warn("poller script failed", LF_STR("error", rds_str(x, NULL)));
 	poller_next(p);
@@ -53,11 +56,12 @@ static void poller_on_due(struct rds_reply *x, void *priv)
 		poller_next(p);
 		return;
 	}
-	const char **argv = xcalloc(3 + 3 * n, sizeof(*argv));
-	size_t *lens = xcalloc(3 + 3 * n, sizeof(*lens));
+	const char **argv = xcalloc(5 + 3 * n, sizeof(*argv));
+	size_t *lens = xcalloc(5 + 3 * n, sizeof(*lens));
 	char **owned = xcalloc(2 * n, sizeof(*owned));
 	double now = util_now_wall();
-	argv[0] = sets[p->set], argv[1] = KEY_QUEUES, argv[2] = KEY_QUEUE_PREFIX;
+	argv[0] = sets[p->set], argv[1] = KEY_QUEUES, argv[2] = "forq:leader";
+	argv[3] = KEY_QUEUE_PREFIX, argv[4] = p->lease;
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
 		const char *member = rds_str(rds_elem(x, i), &len);
@@ -65,15 +69,15 @@ static void poller_on_due(struct rds_reply *x, void *priv)
 		char *queue = job_peek_queue(copy);
 		owned[2 * i] = job_with_enqueued_at(copy, now);
 		owned[2 * i + 1] = queue ? queue : xstrdup("default");
-		argv[3 + 3 * i] = member, lens[3 + 3 * i] = len;
-		argv[4 + 3 * i] = owned[2 * i], lens[4 + 3 * i] = strlen(owned[2 * i]);
-		argv[5 + 3 * i] = owned[2 * i + 1], lens[5 + 3 * i] = strlen(owned[2 * i + 1]);
+		argv[5 + 3 * i] = member, lens[5 + 3 * i] = len;
+		argv[6 + 3 * i] = owned[2 * i], lens[6 + 3 * i] = strlen(owned[2 * i]);
+		argv[7 + 3 * i] = owned[2 * i + 1], lens[7 + 3 * i] = strlen(owned[2 * i + 1]);
 		free(copy);
 	}
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 5; i++)
 		lens[i] = strlen(argv[i]);
 	bool full = n == POLL_BATCH;
-	if (rds_async_eval(p->rds, poller_on_moved, p, LUA_ENQUEUE_DUE, 2, (int)(3 + 3 * n), argv,
+	if (rds_async_eval(p->rds, poller_on_moved, p, LUA_ENQUEUE_DUE, 3, (int)(5 + 3 * n), argv,
 			   lens))
 		poller_next(p);
 	else if (full)
@@ -115,7 +119,7 @@ static void poller_next(struct poller *p)
 
 void poller_poll(struct poller *p)
 {
-	if (p->busy || p->stopped || !rds_async_is_up(p->rds))
+	if (p->busy || p->stopped || !p->lease[0] || !rds_async_is_up(p->rds))
 		return;
 	p->busy = true;
 	p->set = -1;
@@ -145,6 +149,13 @@ struct poller *poller_new(struct ev_loop *loop, struct rds_async *rds, double av
 	p->w.data = p;
 	ev_timer_start(loop, &p->w);
 	return p;
+}
+
+void poller_set_lease(struct poller *p, const char *lease)
+{
+	snprintf(p->lease, sizeof(p->lease), "%s", lease ? lease : "");
+	if (lease)
+		poller_poll(p);
 }
 
 void poller_set_average(struct poller *p, double average)

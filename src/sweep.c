@@ -28,6 +28,7 @@ struct sweep {
 	char **queue; /* dead nodes still to scan */
 	size_t nqueue;
 	bool settling_logged;
+	char lease[400]; /* "" when this node is not the leader */
 };
 
 static void sweep_scan_next(struct sweep *s);
@@ -125,16 +126,15 @@ static void sweep_on_round(struct rds_reply *x, void *priv)
 static void sweep_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct sweep *s = t->data;
-	char ttl[32], settle[32], strikes[16];
+	char settle[32], strikes[16];
 	(void)loop;
 	(void)revents;
-	if (s->busy || s->stopped || !rds_async_is_up(s->rds))
+	if (s->busy || s->stopped || !s->lease[0] || !rds_async_is_up(s->rds))
 		return;
-	snprintf(ttl, sizeof(ttl), "%ld", (long)(s->interval * 500)); /* half a round, ms */
 	snprintf(settle, sizeof(settle), "%ld", (long)(s->settle + 0.999));
 	snprintf(strikes, sizeof(strikes), "%d", SWEEP_STRIKES);
-	const char *argv[] = {"forq:sweep:lock", KEY_NODES, "forq:sweep:strikes", "forq:sweep:runid",
-			      "forq:sweep:settle", s->identity, ttl, "forq:node:", strikes, settle};
+	const char *argv[] = {"forq:leader", KEY_NODES, "forq:sweep:strikes", "forq:sweep:runid",
+			      "forq:sweep:settle", s->identity, s->lease, "forq:node:", strikes, settle};
 	if (!rds_async_eval(s->rds, sweep_on_round, s, LUA_SWEEP, 5, 10, argv, NULL))
 		s->busy = true;
 }
@@ -153,6 +153,11 @@ struct sweep *sweep_new(struct ev_loop *loop, struct rds_async *rds, struct reco
 	s->w.data = s;
 	ev_timer_start(loop, &s->w);
 	return s;
+}
+
+void sweep_set_lease(struct sweep *s, const char *lease)
+{
+	snprintf(s->lease, sizeof(s->lease), "%s", lease ? lease : "");
 }
 
 void sweep_stop(struct sweep *s)

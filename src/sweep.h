@@ -1,7 +1,7 @@
 /* sweep: the orphan sweep of DESIGN.md §5: finds nodes whose master stopped
  * beating (forq:node:<identity> gone on two rounds in a row) and recovers
- * their workers' working lists. One node sweeps at a time, under a short
- * lock (leader election replaces it later). */
+ * their workers' working lists. Only the leader sweeps (fenced by its
+ * lease). */
 #ifndef FORQ_SWEEP_H
 #define FORQ_SWEEP_H
 
@@ -14,6 +14,8 @@ struct sweep;
  * restarted (the node heartbeat TTL). */
 struct sweep *sweep_new(struct ev_loop *loop, struct rds_async *rds, struct recover *rec,
 			const char *identity, double interval, double settle);
+/* Leader only: sweeps only while it holds lease (NULL: not leader). */
+void sweep_set_lease(struct sweep *s, const char *lease);
 void sweep_stop(struct sweep *s);
 void sweep_free(struct sweep *s);
 

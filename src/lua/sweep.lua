@@ -1,21 +1,18 @@
--- sweep: one orphan-sweep round (DESIGN.md §5-6). Runs only for the holder
--- of the short sweep lock. Finds nodes whose heartbeat key is gone; a node
+-- sweep: one orphan-sweep round (DESIGN.md §5-6). Leader only, fenced by
+-- the lease the caller believes it holds. Finds nodes whose heartbeat key is gone; a node
 -- is declared dead on its second missing round in a row (a slow node whose
 -- key is merely late gets a second chance) and is returned so the caller
 -- recovers its working lists. After Redis restarts (its run id changes) no
 -- node is judged for one heartbeat TTL: their keys may simply be gone with
 -- the old data set.
--- KEYS: 1 forq:sweep:lock, 2 forq:nodes, 3 forq:sweep:strikes,
+-- KEYS: 1 forq:leader, 2 forq:nodes, 3 forq:sweep:strikes,
 --       4 forq:sweep:runid, 5 forq:sweep:settle
--- ARGV: 1 my identity, 2 lock TTL (ms), 3 node key prefix ("forq:node:"),
+-- ARGV: 1 my identity, 2 my lease, 3 node key prefix ("forq:node:"),
 --       4 strikes needed, 5 settle time (s)
--- Returns {status, dead identities...}: status 'busy' (another node holds
--- the lock), 'settling', or 'swept'.
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
-  if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-    return {'busy'}
-  end
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+-- Returns {status, dead identities...}: status 'fenced' (not the leader),
+-- 'settling', or 'swept'.
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then
+  return {'fenced'}
 end
 local run_id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
 if redis.call('GET', KEYS[4]) ~= run_id then

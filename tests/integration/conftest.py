@@ -84,7 +84,9 @@ class Forq:
         self.config_path = None
         argv = [FORQ] + list(args)
         if config is not None:
-            self.config_path = os.path.join(tmpdir, "forq.ini")
+            # One file per node: a second node rewriting a shared file could
+            # be read half-written by the first.
+            self.config_path = os.path.join(tmpdir, f"forq-{time.monotonic_ns()}.ini")
             with open(self.config_path, "w") as f:
                 f.write(config)
             argv += ["-C", self.config_path]
