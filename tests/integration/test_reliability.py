@@ -64,7 +64,7 @@ def test_plugin_timeout_costs_the_worker_and_records_a_failure(forq, redis_serve
 
 def node_config(extra=""):
     return ("[forq]\nprocesses = 2\nshutdown_timeout = 5\nnode_dead_after = 2\n"
-            f"sweep_interval = 0.5\n{extra}")
+            f"sweep_interval = 0.5\nleader_ttl = 2\nleader_renew = 0.5\n{extra}")
 
 
 def test_dead_node_jobs_are_requeued_by_another_node(forq, redis_server, tmpdir_path):
@@ -86,7 +86,8 @@ def test_dead_node_jobs_are_requeued_by_another_node(forq, redis_server, tmpdir_
         b.wait_log(f"job done.* jid={jid}", timeout=30)
     took = time.monotonic() - t0
     assert b.lines("node stopped beating; recovering its jobs")
-    assert took < 2 + 2 * 0.5 + 4 + 8, took  # dead-after + two sweeps + the job, with slack
+    # dead-after, then (A may have led) the lease TTL and a poll, two sweeps, the job; slack
+    assert took < 2 + 2 + 1 + 2 * 0.5 + 4 + 8, took
     r = rconn(redis_server)
     assert r.llen("queue:default") == 0
 
