@@ -328,13 +328,6 @@ static forq_handler_fn find_plugin(const struct handler_env *env, const char *cl
 	return NULL;
 }
 
-bool handler_exists(const struct handler_env *env, const char *job_class)
-{
-	void *user;
-	const struct config_job *cj = config_find_job(env->cfg, job_class);
-	return (cj && cj->argv) || find_plugin(env, job_class, &user);
-}
-
 static void run_plugin(const struct handler_env *env, forq_handler_fn fn, void *user,
 		       const struct config_job *cj,
 		       const struct job *j, const char *queue, struct handler_result *res)

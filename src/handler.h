@@ -43,7 +43,4 @@ void handler_run(const struct handler_env *env, const struct job *j, const char 
  * group, KILL 2 s later. Safe to call from a signal watcher. */
 void handler_abandon(void);
 
-/* true when a handler exists for the class (exec section or plugin). */
-bool handler_exists(const struct handler_env *env, const char *job_class);
-
 #endif

@@ -158,11 +158,6 @@ void poller_set_lease(struct poller *p, const char *lease)
 		poller_poll(p);
 }
 
-void poller_set_average(struct poller *p, double average)
-{
-	p->average = average;
-}
-
 void poller_stop(struct poller *p)
 {
 	p->stopped = true;

@@ -11,7 +11,6 @@ struct poller;
 
 /* average: seconds between polls on average (Sidekiq: 5 x process count). */
 struct poller *poller_new(struct ev_loop *loop, struct rds_async *rds, double average);
-void poller_set_average(struct poller *p, double average);
 /* Leader only: polls only while it holds lease (NULL: not leader). */
 void poller_set_lease(struct poller *p, const char *lease);
 /* Polls now (also runs from its own timer). */

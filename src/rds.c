@@ -150,11 +150,6 @@ void rds_close(struct rds *r)
 	free(r);
 }
 
-int rds_set_timeout(struct rds *r, double seconds)
-{
-	return redisSetTimeout(r->c, to_tv(seconds)) == REDIS_OK ? 0 : -1;
-}
-
 const char *rds_errstr(const struct rds *r)
 {
 	return r->c && r->c->err ? r->c->errstr : r->err;
@@ -175,19 +170,6 @@ struct rds_reply *rds_callv(struct rds *r, const char *arg0, ...)
 		argv[argc++] = a;
 	va_end(ap);
 	return rds_call(r, argc, argv, NULL);
-}
-
-int rds_append(struct rds *r, int argc, const char **argv, const size_t *lens)
-{
-	return redisAppendCommandArgv(r->c, argc, argv, lens) == REDIS_OK ? 0 : -1;
-}
-
-struct rds_reply *rds_read(struct rds *r)
-{
-	void *x = NULL;
-	if (redisGetReply(r->c, &x) != REDIS_OK)
-		return NULL;
-	return x;
 }
 
 static int rds_load_script(struct rds *r, enum lua_script s)

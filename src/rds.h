@@ -37,10 +37,9 @@ void rds_free(struct rds_reply *x);
 /* ---- synchronous ---- */
 
 /* Connects, authenticates and selects the database. timeout bounds the
- * connect and every later call (see rds_set_timeout). NULL with err set. */
+ * connect and every later call. NULL with err set. */
 struct rds *rds_open(const struct rdsurl *u, double timeout, char *err, size_t errlen);
 void rds_close(struct rds *r);
-int rds_set_timeout(struct rds *r, double seconds);
 /* Last I/O error, for logs. */
 const char *rds_errstr(const struct rds *r);
 
@@ -49,9 +48,6 @@ const char *rds_errstr(const struct rds *r);
 struct rds_reply *rds_call(struct rds *r, int argc, const char **argv, const size_t *lens);
 /* Convenience for fixed commands: NULL-terminated list of C strings. */
 struct rds_reply *rds_callv(struct rds *r, const char *arg0, ...);
-/* Pipelining: queue commands, then read their replies in order. */
-int rds_append(struct rds *r, int argc, const char **argv, const size_t *lens);
-struct rds_reply *rds_read(struct rds *r);
 /* EVALSHA of an embedded script; loads it on NOSCRIPT and retries once.
  * argv holds the keys first (nkeys of them), then the arguments. */
 struct rds_reply *rds_eval(struct rds *r, enum lua_script s, int nkeys, int argc,
