@@ -324,7 +324,7 @@ static int client_status(int argc, char **argv)
 	rds_free(ping);
 	double now = util_now_wall();
 	char *leader = NULL;
-	struct rds_reply *l = rds_callv(c.r, "GET", "forq:leader", NULL);
+	struct rds_reply *l = rds_callv(c.r, "GET", KEY_LEADER, NULL);
 	if (l && rds_type(l) == RDS_STR)
 		leader = xstrdup(rds_str(l, NULL));
 	rds_free(l);

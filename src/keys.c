@@ -34,7 +34,7 @@ char *keys_signals(const char *identity)
 
 char *keys_node(const char *identity)
 {
-	return xasprintf("forq:node:%s", identity);
+	return xasprintf(KEY_NODE_PREFIX "%s", identity);
 }
 
 char *keys_lost(const char *jid)

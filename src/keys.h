@@ -17,6 +17,12 @@
 #define KEY_STAT_FAILED "stat:failed"
 #define KEY_PROCESS_CLEANUP "process_cleanup"
 #define KEY_NODES "forq:nodes"
+#define KEY_NODE_PREFIX "forq:node:"
+#define KEY_LEADER "forq:leader"
+#define KEY_LEADER_EPOCH "forq:leader:epoch"
+#define KEY_SWEEP_STRIKES "forq:sweep:strikes"
+#define KEY_SWEEP_RUNID "forq:sweep:runid"
+#define KEY_SWEEP_SETTLE "forq:sweep:settle"
 
 char *keys_queue(const char *name);
 /* A worker's working list: forq:working:<identity>:<lane>. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "log.h"
 #include "util.h"
 
@@ -73,7 +74,7 @@ static void leader_call(struct leader *l, bool release, rds_cb cb)
 {
 	char ttl[32];
 	snprintf(ttl, sizeof(ttl), "%ld", (long)(l->ttl * 1000));
-	const char *argv[] = {"forq:leader", "forq:leader:epoch", l->identity, ttl,
+	const char *argv[] = {KEY_LEADER, KEY_LEADER_EPOCH, l->identity, ttl,
 			      release ? "1" : "0"};
 	l->sent_at = util_now_mono();
 	if (!rds_async_eval(l->rds, cb, l, LUA_LEADER, 2, 5, argv, NULL))

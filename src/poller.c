@@ -60,7 +60,7 @@ static void poller_on_due(struct rds_reply *x, void *priv)
 	size_t *lens = xcalloc(5 + 3 * n, sizeof(*lens));
 	char **owned = xcalloc(2 * n, sizeof(*owned));
 	double now = util_now_wall();
-	argv[0] = sets[p->set], argv[1] = KEY_QUEUES, argv[2] = "forq:leader";
+	argv[0] = sets[p->set], argv[1] = KEY_QUEUES, argv[2] = KEY_LEADER;
 	argv[3] = KEY_QUEUE_PREFIX, argv[4] = p->lease;
 	for (size_t i = 0; i < n; i++) {
 		size_t len;

@@ -68,7 +68,7 @@ static void sweep_on_scan(struct rds_reply *x, void *priv)
 	} else if (!strcmp(s->cursor, "0")) {
 		/* Nothing of it left in Redis: forget the node. */
 		const char *srem[] = {"SREM", KEY_NODES, s->node};
-		const char *hdel[] = {"HDEL", "forq:sweep:strikes", s->node};
+		const char *hdel[] = {"HDEL", KEY_SWEEP_STRIKES, s->node};
 		const char *spro[] = {"SREM", KEY_PROCESSES, s->node};
 		rds_async_call(s->rds, rds_ignore_reply, NULL, 3, srem, NULL);
 		rds_async_call(s->rds, rds_ignore_reply, NULL, 3, hdel, NULL);
@@ -133,8 +133,10 @@ static void sweep_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	snprintf(settle, sizeof(settle), "%ld", (long)(s->settle + 0.999));
 	snprintf(strikes, sizeof(strikes), "%d", SWEEP_STRIKES);
-	const char *argv[] = {"forq:leader", KEY_NODES, "forq:sweep:strikes", "forq:sweep:runid",
-			      "forq:sweep:settle", s->identity, s->lease, "forq:node:", strikes, settle};
+	const char *argv[] = {KEY_LEADER,      KEY_NODES,       KEY_SWEEP_STRIKES,
+			      KEY_SWEEP_RUNID, KEY_SWEEP_SETTLE, s->identity,
+			      s->lease,        KEY_NODE_PREFIX, strikes,
+			      settle};
 	if (!rds_async_eval(s->rds, sweep_on_round, s, LUA_SWEEP, 5, 10, argv, NULL))
 		s->busy = true;
 }

@@ -292,7 +292,7 @@ static void worker_add_outcome(struct worker *w, char *payload, const char *what
 	if (!w->nouts)
 		w->span_start = util_now_mono();
 	struct outcome *o = &w->outs[w->nouts++];
-	*o = (struct outcome){payload, stored, jid ? keys_lost(jid) : xstrdup("forq:lost:-"),
+	*o = (struct outcome){payload, stored, keys_lost(jid ? jid : "-"),
 			      xstrdup(queue ? queue : "default"), what, score};
 }
 
