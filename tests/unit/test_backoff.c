@@ -2,6 +2,8 @@
  * doubling, the 60 s cap, the +/-20 % jitter and its clamping are checked
  * exactly instead of by timing real restarts. */
 #include <check.h>
+
+#include "suite.h"
 #include <limits.h>
 #include <stdlib.h>
 
@@ -107,7 +109,7 @@ START_TEST(test_quick_death)
 }
 END_TEST
 
-static Suite *make_suite(void)
+Suite *make_suite(void)
 {
 	Suite *s = suite_create("backoff");
 	TCase *tc = tcase_create("respawn");
@@ -124,13 +126,4 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_quick_death);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(make_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -2,6 +2,8 @@
  * with a fake environment table instead of the process's own, and the
  * precedence (command line after environment) checked through config_load. */
 #include <check.h>
+
+#include "suite.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -433,7 +435,7 @@ START_TEST(test_repeated_parse)
 }
 END_TEST
 
-static Suite *make_suite(void)
+Suite *make_suite(void)
 {
 	Suite *s = suite_create("cli");
 	TCase *tc = tcase_create("flags");
@@ -467,13 +469,4 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_bad_env_value);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(make_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

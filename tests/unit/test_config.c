@@ -2,6 +2,8 @@
  * every class of error with its "file:line" position, overrides applied by
  * config_load, and reading real files. */
 #include <check.h>
+
+#include "suite.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -581,7 +583,7 @@ START_TEST(test_indented_keys_are_layout)
 }
 END_TEST
 
-static Suite *make_suite(void)
+Suite *make_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("values");
@@ -637,13 +639,4 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_job_sections);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(make_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,6 +1,8 @@
 /* Unit tests for cpus: the cgroup v2 cpu.max parser on fixed text, and a
  * sanity check of cpus_usable() against this process's affinity mask. */
 #include <check.h>
+
+#include "suite.h"
 #include <sched.h>
 #include <stdlib.h>
 
@@ -84,7 +86,7 @@ START_TEST(test_usable_within_affinity)
 }
 END_TEST
 
-static Suite *make_suite(void)
+Suite *make_suite(void)
 {
 	Suite *s = suite_create("cpus");
 	TCase *tc = tcase_create("cpu_max");
@@ -100,13 +102,4 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_usable_within_affinity);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(make_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

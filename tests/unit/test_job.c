@@ -4,6 +4,8 @@
  * payloads are compared as whole strings, so any byte the splice loses or
  * adds fails, and every produced payload is parsed back with jansson. */
 #include <check.h>
+
+#include "suite.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -940,7 +942,7 @@ START_TEST(test_work_entry)
 }
 END_TEST
 
-static Suite *make_suite(void)
+Suite *make_suite(void)
 {
 	Suite *s = suite_create("job");
 	TCase *tc = tcase_create("parse");
@@ -981,13 +983,4 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_work_entry);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(make_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

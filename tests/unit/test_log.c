@@ -2,6 +2,8 @@
  * shape of emitted lines, captured by pointing fd 1 at a temporary file; JSON
  * lines are checked by parsing them back with jansson. */
 #include <check.h>
+
+#include "suite.h"
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -349,7 +351,7 @@ START_TEST(test_errno_field)
 }
 END_TEST
 
-static Suite *make_suite(void)
+Suite *make_suite(void)
 {
 	Suite *s = suite_create("log");
 	TCase *tc = tcase_create("names");
@@ -378,13 +380,4 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_json_long_line_stays_valid);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(make_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

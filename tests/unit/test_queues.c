@@ -2,6 +2,8 @@
  * checked against exact probabilities and against a literal transcription of
  * Sidekiq's shuffle-and-deduplicate, driven by a seeded PRNG. */
 #include <check.h>
+
+#include "suite.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -266,7 +268,7 @@ START_TEST(test_with_parsed_config)
 }
 END_TEST
 
-static Suite *make_suite(void)
+Suite *make_suite(void)
 {
 	Suite *s = suite_create("queues");
 	TCase *tc = tcase_create("order");
@@ -279,13 +281,4 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_with_parsed_config);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(make_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -2,6 +2,8 @@
  * rejected one with its message (never containing the password, and never
  * leaving the password in the output struct), and redaction. */
 #include <check.h>
+
+#include "suite.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,7 +279,7 @@ START_TEST(test_redacted_urls_hide_every_password)
 }
 END_TEST
 
-static Suite *make_suite(void)
+Suite *make_suite(void)
 {
 	Suite *s = suite_create("rdsurl");
 	TCase *tc = tcase_create("parse");
@@ -294,13 +296,4 @@ static Suite *make_suite(void)
 	tcase_add_test(tc, test_redacted_urls_hide_every_password);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-int main(void)
-{
-	SRunner *sr = srunner_create(make_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
