@@ -2,11 +2,10 @@
  * doubling, the 60 s cap, the +/-20 % jitter and its clamping are checked
  * exactly instead of by timing real restarts. */
 #include <check.h>
-
-#include "suite.h"
 #include <limits.h>
 #include <stdlib.h>
 
+#include "suite.h"
 #include "backoff.h"
 
 #define EPS 1e-9

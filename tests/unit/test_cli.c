@@ -2,11 +2,10 @@
  * with a fake environment table instead of the process's own, and the
  * precedence (command line after environment) checked through config_load. */
 #include <check.h>
-
-#include "suite.h"
 #include <stdlib.h>
 #include <string.h>
 
+#include "suite.h"
 #include "cli.h"
 
 #define MAX_ARGS 32

@@ -2,13 +2,12 @@
  * every class of error with its "file:line" position, overrides applied by
  * config_load, and reading real files. */
 #include <check.h>
-
-#include "suite.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "suite.h"
 #include "config.h"
 
 static struct config *cfg;

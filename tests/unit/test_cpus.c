@@ -1,11 +1,10 @@
 /* Unit tests for cpus: the cgroup v2 cpu.max parser on fixed text, and a
  * sanity check of cpus_usable() against this process's affinity mask. */
 #include <check.h>
-
-#include "suite.h"
 #include <sched.h>
 #include <stdlib.h>
 
+#include "suite.h"
 #include "cpus.h"
 
 START_TEST(test_no_quota)

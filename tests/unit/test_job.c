@@ -4,14 +4,13 @@
  * payloads are compared as whole strings, so any byte the splice loses or
  * adds fails, and every produced payload is parsed back with jansson. */
 #include <check.h>
-
-#include "suite.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "suite.h"
 #include "job.h"
 
 #define EPS 1e-6

@@ -2,8 +2,6 @@
  * shape of emitted lines, captured by pointing fd 1 at a temporary file; JSON
  * lines are checked by parsing them back with jansson. */
 #include <check.h>
-
-#include "suite.h"
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -12,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "suite.h"
 #include "log.h"
 
 static char out[8192];

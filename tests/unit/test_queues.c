@@ -2,13 +2,12 @@
  * checked against exact probabilities and against a literal transcription of
  * Sidekiq's shuffle-and-deduplicate, driven by a seeded PRNG. */
 #include <check.h>
-
-#include "suite.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "suite.h"
 #include "config.h"
 #include "queues.h"
 

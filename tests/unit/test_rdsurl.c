@@ -2,12 +2,11 @@
  * rejected one with its message (never containing the password, and never
  * leaving the password in the output struct), and redaction. */
 #include <check.h>
-
-#include "suite.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "suite.h"
 #include "rdsurl.h"
 
 #define SECRET "s3cr3t"
