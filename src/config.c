@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "job.h"
 #include "util.h"
 
 struct option_def;
@@ -244,6 +245,10 @@ static const struct option_def option_table[] = {
 	{"sweep_interval", set_seconds, OFF(sweep_interval), 0.1, 3600, "10"},
 	{"leader_ttl", set_seconds, OFF(leader_ttl), 1, 3600, "30"},
 	{"leader_renew", set_seconds, OFF(leader_renew), 0.1, 3600, "10"},
+	{"unique_lease", set_seconds, OFF(unique_lease), 1, 86400, "30"},
+	{"daemon_ttl", set_seconds, OFF(daemon_ttl), 1, 3600, "30"},
+	{"daemon_renew", set_seconds, OFF(daemon_renew), 0.1, 3600, "10"},
+	{"daemon_acquire", set_seconds, OFF(daemon_acquire), 0.1, 3600, "5"},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)
@@ -314,6 +319,219 @@ const struct config_job *config_find_job(const struct config *c, const char *job
 	return NULL;
 }
 
+static const char *const unique_names[] = {
+	[UNIQUE_NONE] = "none",
+	[UNIQUE_UNTIL_EXECUTING] = "until_executing",
+	[UNIQUE_UNTIL_EXECUTED] = "until_executed",
+	[UNIQUE_WHILE_EXECUTING] = "while_executing",
+	[UNIQUE_UNTIL_AND_WHILE_EXECUTING] = "until_and_while_executing",
+	[UNIQUE_UNTIL_EXPIRED] = "until_expired",
+};
+
+const char *config_unique_name(enum config_unique u)
+{
+	return (unsigned)u < ARRAY_SIZE(unique_names) ? unique_names[u] : "none";
+}
+
+int config_unique_parse(const char *s, enum config_unique *out)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(unique_names); i++)
+		if (!strcmp(s, unique_names[i])) {
+			*out = (enum config_unique)i;
+			return 0;
+		}
+	return -1;
+}
+
+const char *config_catch_up_name(enum config_catch_up c)
+{
+	return c == CATCH_UP_ALL ? "all" : c == CATCH_UP_NONE ? "none" : "latest";
+}
+
+static int add_unique_arg(void *ctx, const char *item, char *err, size_t n)
+{
+	struct config_job *j = ctx;
+	long l;
+	if (util_parse_long(item, 0, 1000, &l)) {
+		util_seterr(err, n, "unique_args: '%s' is not an argument position from 0 to 1000",
+			    item);
+		return -1;
+	}
+	if (j->nunique_args == CONFIG_UNIQUE_ARGS_MAX) {
+		util_seterr(err, n, "unique_args: at most %d positions", CONFIG_UNIQUE_ARGS_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < j->nunique_args; i++)
+		if (j->unique_args[i] == (int)l) {
+			util_seterr(err, n, "unique_args: position %ld listed twice", l);
+			return -1;
+		}
+	j->unique_args[j->nunique_args++] = (int)l;
+	return 0;
+}
+
+static int parse_unique_args(struct config_job *j, const char *v, char *err, size_t n)
+{
+	j->nunique_args = 0;
+	if (split_list(v, add_unique_arg, j, err, n))
+		return -1;
+	if (!j->nunique_args) {
+		util_seterr(err, n, "unique_args must list argument positions (0 = the first)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Names of cron entries and daemons end up in Redis keys and log lines. */
+static bool entry_name_is_valid(const char *s)
+{
+	size_t len = strlen(s);
+	if (!len || len > 100)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("_-.:@", *s))
+			return false;
+	return true;
+}
+
+/* [cron "name"] keys. The schedule and time zone are checked where the
+ * entry is compiled (cron.c); here they are kept as text. */
+static int cron_set(struct config_cron *e, const char *key, const char *v, char *err, size_t n)
+{
+	char **dst = NULL;
+	if (!strcmp(key, "schedule"))
+		dst = &e->schedule;
+	else if (!strcmp(key, "timezone"))
+		dst = &e->timezone;
+	else if (!strcmp(key, "class"))
+		dst = &e->job_class;
+	else if (!strcmp(key, "args"))
+		dst = &e->args;
+	else if (!strcmp(key, "queue")) {
+		if (!queue_name_is_valid(v)) {
+			util_seterr(err, n, "bad queue name '%s' (letters, digits, '_', '-' and '.')", v);
+			return -1;
+		}
+		dst = &e->queue;
+	} else if (!strcmp(key, "retry")) {
+		long l;
+		bool b;
+		if (!util_parse_long(v, 0, 1000, &l)) {
+			/* a number of retries, kept as written */
+		} else if (!util_parse_bool(v, &b)) {
+			v = b ? "true" : "false";
+		} else {
+			util_seterr(err, n, "retry must be true, false or a number from 0 to 1000, not '%s'",
+				    v);
+			return -1;
+		}
+		dst = &e->retry;
+	} else if (!strcmp(key, "catch_up")) {
+		if (!strcmp(v, "latest"))
+			e->catch_up = CATCH_UP_LATEST;
+		else if (!strcmp(v, "all"))
+			e->catch_up = CATCH_UP_ALL;
+		else if (!strcmp(v, "none"))
+			e->catch_up = CATCH_UP_NONE;
+		else {
+			util_seterr(err, n, "catch_up must be latest, all or none, not '%s'", v);
+			return -1;
+		}
+		return 0;
+	} else if (!strcmp(key, "overlap")) {
+		if (strcmp(v, "allow") && strcmp(v, "forbid")) {
+			util_seterr(err, n, "overlap must be allow or forbid, not '%s'", v);
+			return -1;
+		}
+		e->overlap_forbid = !strcmp(v, "forbid");
+		return 0;
+	} else {
+		util_seterr(err, n, "unknown key '%s' in [cron \"%s\"]", key, e->name);
+		return -1;
+	}
+	if (!*v) {
+		util_seterr(err, n, "%s must not be empty", key);
+		return -1;
+	}
+	free(*dst);
+	*dst = xstrdup(v);
+	return 0;
+}
+
+/* After its section: what a cron entry needs as a whole. */
+static int cron_check(const struct config_cron *e, char *err, size_t n)
+{
+	char cerr[256];
+	if (!e->schedule || !e->job_class) {
+		util_seterr(err, n, "[cron \"%s\"] needs %s", e->name,
+			    !e->schedule ? "a schedule" : "a class");
+		return -1;
+	}
+	/* The payload is built once here with a dummy jid so that a bad class,
+	 * args or retry is a configuration error, not a failure at the tick. */
+	char *p = job_build(e->job_class, e->args ? e->args : "[]", e->queue, e->retry ? e->retry : "true",
+			    "0", NULL, 0, false, cerr, sizeof(cerr));
+	if (!p) {
+		util_seterr(err, n, "[cron \"%s\"]: %s", e->name, cerr);
+		return -1;
+	}
+	free(p);
+	return 0;
+}
+
+static int daemon_set(struct config_daemon *d, const char *key, const char *v, char *err,
+		      size_t n)
+{
+	if (!strcmp(key, "exec")) {
+		char **argv = config_split_argv(v, err, n);
+		if (!argv)
+			return -1;
+		config_free_argv(d->argv);
+		d->argv = argv;
+	} else if (!strcmp(key, "plugin")) {
+		if (!*v) {
+			util_seterr(err, n, "plugin must name a daemon entry point");
+			return -1;
+		}
+		free(d->plugin);
+		d->plugin = xstrdup(v);
+	} else if (!strcmp(key, "scope")) {
+		if (!strcmp(v, "cluster"))
+			d->scope = DAEMON_SCOPE_CLUSTER;
+		else if (!strcmp(v, "node"))
+			d->scope = DAEMON_SCOPE_NODE;
+		else {
+			util_seterr(err, n, "scope must be cluster or node, not '%s'", v);
+			return -1;
+		}
+	} else if (!strcmp(key, "checkin_timeout")) {
+		if (util_parse_double(v, 0, 86400, &d->checkin_timeout)) {
+			util_seterr(err, n,
+				    "checkin_timeout must be a number of seconds from 0 to 86400, not '%s'", v);
+			return -1;
+		}
+	} else if (!strcmp(key, "stop_timeout")) {
+		if (util_parse_double(v, 0, 3600, &d->stop_timeout)) {
+			util_seterr(err, n,
+				    "stop_timeout must be a number of seconds from 0 to 3600, not '%s'", v);
+			return -1;
+		}
+	} else {
+		util_seterr(err, n, "unknown key '%s' in [daemon \"%s\"]", key, d->name);
+		return -1;
+	}
+	return 0;
+}
+
+static int daemon_check(const struct config_daemon *d, char *err, size_t n)
+{
+	if (!d->argv == !d->plugin) {
+		util_seterr(err, n, "[daemon \"%s\"] needs exactly one of exec or plugin", d->name);
+		return -1;
+	}
+	return 0;
+}
+
 /* [job "Class"] keys: parsed into the section's struct config_job. */
 static int job_set(struct config_job *j, const char *key, const char *v, char *err, size_t n)
 {
@@ -336,6 +554,21 @@ static int job_set(struct config_job *j, const char *key, const char *v, char *e
 			return -1;
 		}
 		j->retry = (int)l;
+	} else if (!strcmp(key, "unique")) {
+		if (config_unique_parse(v, &j->unique)) {
+			util_seterr(err, n, "unique must be none, until_executing, until_executed, "
+				    "while_executing, until_and_while_executing or until_expired, "
+				    "not '%s'", v);
+			return -1;
+		}
+	} else if (!strcmp(key, "unique_ttl")) {
+		if (util_parse_double(v, 1, 31536000, &j->unique_ttl)) {
+			util_seterr(err, n,
+				    "unique_ttl must be a number of seconds from 1 to 31536000, not '%s'", v);
+			return -1;
+		}
+	} else if (!strcmp(key, "unique_args")) {
+		return parse_unique_args(j, v, err, n);
 	} else {
 		util_seterr(err, n, "unknown key '%s' in [job \"%s\"]", key, j->name);
 		return -1;
@@ -379,6 +612,23 @@ void config_free(struct config *c)
 		config_free_argv(c->jobs[i].argv);
 	}
 	free(c->jobs);
+	for (size_t i = 0; i < c->ncrons; i++) {
+		struct config_cron *e = &c->crons[i];
+		free(e->name);
+		free(e->schedule);
+		free(e->timezone);
+		free(e->job_class);
+		free(e->args);
+		free(e->queue);
+		free(e->retry);
+	}
+	free(c->crons);
+	for (size_t i = 0; i < c->ndaemons; i++) {
+		free(c->daemons[i].name);
+		config_free_argv(c->daemons[i].argv);
+		free(c->daemons[i].plugin);
+	}
+	free(c->daemons);
 	free(c);
 }
 
@@ -408,10 +658,20 @@ struct parse_state {
 	char err[512];
 	bool seen[ARRAY_SIZE(option_table)];
 	bool in_section;
-	unsigned *job_seen; /* per job section: bit per key already set */
-	enum { SECT_NONE, SECT_FORQ, SECT_JOB, SECT_BAD } sect; /* of the last header */
-	size_t job;         /* with SECT_JOB: index into c->jobs */
+	/* With SECT_JOB, SECT_CRON and SECT_DAEMON: index of the section in its
+	 * array of c, and a bit per key already set in it. */
+	enum { SECT_NONE, SECT_FORQ, SECT_JOB, SECT_CRON, SECT_DAEMON, SECT_BAD } sect;
+	size_t idx;
+	unsigned seen_keys;
+	size_t first_cron, first_daemon; /* sections this parse added start here */
 };
+
+static const char *const job_keys[] = {"exec", "timeout", "retry", "unique", "unique_ttl",
+				       "unique_args"};
+static const char *const cron_keys[] = {"schedule", "timezone", "class", "args",
+					"queue", "retry", "catch_up", "overlap"};
+static const char *const daemon_keys[] = {"exec", "plugin", "scope", "checkin_timeout",
+					  "stop_timeout"};
 
 /* Splits a section header body ('forq' or 'job "Name"') into its kind and
  * name; -1 when it has neither shape. */
@@ -440,6 +700,22 @@ static struct config_job *job_find_mut(struct config *c, const char *name)
 		if (!strcmp(c->jobs[i].name, name))
 			return &c->jobs[i];
 	return NULL;
+}
+
+static bool cron_exists(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->ncrons; i++)
+		if (!strcmp(c->crons[i].name, name))
+			return true;
+	return false;
+}
+
+static bool daemon_exists(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->ndaemons; i++)
+		if (!strcmp(c->daemons[i].name, name))
+			return true;
+	return false;
 }
 
 static void parse_fail(struct parse_state *st, const char *fmt, ...)
@@ -471,7 +747,8 @@ static void check_section_line(struct parse_state *st, const char *line)
 	char kind[64], name[200];
 	st->sect = SECT_BAD;
 	if (section_split(buf, kind, sizeof(kind), name, sizeof(name))) {
-		parse_fail(st, "bad section header [%s] (expected [forq] or [job \"Class\"])",
+		parse_fail(st, "bad section header [%s] (expected [forq], [job \"Class\"], "
+			   "[cron \"name\"] or [daemon \"name\"])",
 			   util_trim(buf));
 		return;
 	}
@@ -487,15 +764,49 @@ static void check_section_line(struct parse_state *st, const char *line)
 			return;
 		}
 		st->sect = SECT_JOB;
-		st->job = c->njobs;
+		st->idx = c->njobs;
 		c->jobs = xrealloc(c->jobs, (c->njobs + 1) * sizeof(*c->jobs));
-		c->jobs[c->njobs] = (struct config_job){xstrdup(name), NULL, 0.0, -1};
-		st->job_seen = xrealloc(st->job_seen, (c->njobs + 1) * sizeof(*st->job_seen));
-		st->job_seen[c->njobs] = 0;
+		c->jobs[c->njobs] = (struct config_job){
+			.name = xstrdup(name), .retry = -1, .unique_ttl = 3600};
 		c->njobs++;
+	} else if (!strcmp(kind, "cron") && name[0]) {
+		struct config *c = st->c;
+		if (!entry_name_is_valid(name)) {
+			parse_fail(st, "bad cron name '%s' (up to 100 letters, digits, '_', '-', '.', ':', '@')",
+				   name);
+			return;
+		}
+		if (cron_exists(c, name)) {
+			parse_fail(st, "section [cron \"%s\"] appears twice", name);
+			return;
+		}
+		st->sect = SECT_CRON;
+		st->idx = c->ncrons;
+		c->crons = xrealloc(c->crons, (c->ncrons + 1) * sizeof(*c->crons));
+		c->crons[c->ncrons] = (struct config_cron){.name = xstrdup(name), .line = st->line};
+		c->ncrons++;
+	} else if (!strcmp(kind, "daemon") && name[0]) {
+		struct config *c = st->c;
+		if (!entry_name_is_valid(name)) {
+			parse_fail(st,
+				   "bad daemon name '%s' (up to 100 letters, digits, '_', '-', '.', ':', '@')",
+				   name);
+			return;
+		}
+		if (daemon_exists(c, name)) {
+			parse_fail(st, "section [daemon \"%s\"] appears twice", name);
+			return;
+		}
+		st->sect = SECT_DAEMON;
+		st->idx = c->ndaemons;
+		c->daemons = xrealloc(c->daemons, (c->ndaemons + 1) * sizeof(*c->daemons));
+		c->daemons[c->ndaemons] = (struct config_daemon){
+			.name = xstrdup(name), .line = st->line, .stop_timeout = 10};
+		c->ndaemons++;
 	} else {
 		parse_fail(st, "unknown section [%s]", util_trim(buf));
 	}
+	st->seen_keys = 0;
 }
 
 static char *parse_reader(char *str, int num, void *stream)
@@ -541,20 +852,32 @@ static int parse_handler(void *user, const char *section, const char *key, const
 	}
 	if (st->sect == SECT_BAD)
 		return 1; /* already reported by check_section_line */
-	if (st->sect == SECT_JOB) {
-		struct config_job *j = &st->c->jobs[st->job];
-		const char *name = j->name;
-		static const char *const job_keys[] = {"exec", "timeout", "retry"};
-		unsigned *seen = &st->job_seen[st->job];
-		for (unsigned i = 0; i < ARRAY_SIZE(job_keys); i++)
-			if (!strcmp(key, job_keys[i])) {
-				if (*seen & (1u << i)) {
-					parse_fail(st, "duplicate key '%s' in [job \"%s\"]", key, name);
+	if (st->sect == SECT_JOB || st->sect == SECT_CRON || st->sect == SECT_DAEMON) {
+		const char *const *keys = st->sect == SECT_JOB	? job_keys
+					  : st->sect == SECT_CRON ? cron_keys
+								  : daemon_keys;
+		size_t nkeys = st->sect == SECT_JOB    ? ARRAY_SIZE(job_keys)
+			       : st->sect == SECT_CRON ? ARRAY_SIZE(cron_keys)
+						       : ARRAY_SIZE(daemon_keys);
+		const char *kind = st->sect == SECT_JOB ? "job" : st->sect == SECT_CRON ? "cron" : "daemon";
+		const char *name = st->sect == SECT_JOB	   ? st->c->jobs[st->idx].name
+				   : st->sect == SECT_CRON ? st->c->crons[st->idx].name
+							   : st->c->daemons[st->idx].name;
+		for (unsigned i = 0; i < nkeys; i++)
+			if (!strcmp(key, keys[i])) {
+				if (st->seen_keys & (1u << i)) {
+					parse_fail(st, "duplicate key '%s' in [%s \"%s\"]", key, kind,
+						   name);
 					return 1;
 				}
-				*seen |= 1u << i;
+				st->seen_keys |= 1u << i;
 			}
-		if (job_set(j, key, value, err, sizeof(err)))
+		int rc = st->sect == SECT_JOB ? job_set(&st->c->jobs[st->idx], key, value, err,
+							sizeof(err))
+			 : st->sect == SECT_CRON
+				 ? cron_set(&st->c->crons[st->idx], key, value, err, sizeof(err))
+				 : daemon_set(&st->c->daemons[st->idx], key, value, err, sizeof(err));
+		if (rc)
 			parse_fail(st, "%s", err);
 		return 1;
 	}
@@ -575,9 +898,9 @@ static int parse_handler(void *user, const char *section, const char *key, const
 int config_parse_string(struct config *c, const char *text, const char *name,
 			struct config_error *err)
 {
-	struct parse_state st = {.c = c, .name = name, .p = text};
+	struct parse_state st = {.c = c, .name = name, .p = text, .first_cron = c->ncrons,
+				 .first_daemon = c->ndaemons};
 	int rc = ini_parse_stream(parse_reader, &st, parse_handler, &st);
-	free(st.job_seen);
 	if (rc < 0) {
 		snprintf(err->where, sizeof(err->where), "%s", name);
 		snprintf(err->msg, sizeof(err->msg), "cannot parse (out of memory)");
@@ -587,6 +910,13 @@ int config_parse_string(struct config *c, const char *text, const char *name,
 		st.err_line = rc;
 		snprintf(st.err, sizeof(st.err), "syntax error: expected 'key = value' or [section]");
 	}
+	/* Whole-section checks, reported at the section's header. */
+	for (size_t i = st.first_cron; !st.err_line && i < c->ncrons; i++)
+		if (cron_check(&c->crons[i], st.err, sizeof(st.err)))
+			st.err_line = c->crons[i].line;
+	for (size_t i = st.first_daemon; !st.err_line && i < c->ndaemons; i++)
+		if (daemon_check(&c->daemons[i], st.err, sizeof(st.err)))
+			st.err_line = c->daemons[i].line;
 	if (!st.err_line)
 		return 0;
 	snprintf(err->where, sizeof(err->where), "%s:%d", name, st.err_line);

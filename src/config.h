@@ -20,12 +20,60 @@ struct config_queue {
 	int weight;
 };
 
+/* Unique-job lock types (DESIGN.md section 6.3), Sidekiq's names. */
+enum config_unique {
+	UNIQUE_NONE,
+	UNIQUE_UNTIL_EXECUTING,
+	UNIQUE_UNTIL_EXECUTED,
+	UNIQUE_WHILE_EXECUTING,
+	UNIQUE_UNTIL_AND_WHILE_EXECUTING,
+	UNIQUE_UNTIL_EXPIRED,
+};
+
+#define CONFIG_UNIQUE_ARGS_MAX 32
+
 /* A [job "Class"] section: how forq runs jobs of that class. */
 struct config_job {
 	char *name;       /* the Sidekiq class */
 	char **argv;      /* exec = ... split without a shell; NULL-terminated, or NULL */
 	double timeout;   /* seconds; 0 = no limit */
 	int retry;        /* default retry limit for payloads with "retry": true; -1 = 25 */
+	enum config_unique unique;
+	double unique_ttl; /* seconds an enqueue-phase lock lasts (default 3600) */
+	/* unique_args = 0, 2: the lock covers only these positions of "args";
+	 * nunique_args 0 = all of them. */
+	int unique_args[CONFIG_UNIQUE_ARGS_MAX];
+	size_t nunique_args;
+};
+
+enum config_catch_up { CATCH_UP_LATEST, CATCH_UP_ALL, CATCH_UP_NONE };
+
+/* A [cron "name"] section: a periodic enqueue run by the leader. */
+struct config_cron {
+	char *name;
+	int line;            /* of the section header, for later messages */
+	char *schedule;      /* as written */
+	char *timezone;      /* IANA name; default "UTC" */
+	char *job_class;     /* class = */
+	char *args;          /* JSON array text; default "[]" */
+	char *queue;         /* default "default" */
+	char *retry;         /* JSON value for the payload's "retry": "true" (default), "false", N */
+	enum config_catch_up catch_up;
+	bool overlap_forbid; /* overlap = forbid: skip a tick while the last run is queued or running */
+};
+
+enum config_daemon_scope { DAEMON_SCOPE_CLUSTER, DAEMON_SCOPE_NODE };
+
+/* A [daemon "name"] section: a long-running process supervised by the
+ * master, one per cluster or one per node. */
+struct config_daemon {
+	char *name;
+	int line;
+	char **argv;          /* exec = ...; NULL when plugin is used */
+	char *plugin;         /* plugin = entry point a plugin registered; NULL with exec */
+	enum config_daemon_scope scope;
+	double checkin_timeout; /* seconds without a check-in before it is hung; 0 = off */
+	double stop_timeout;    /* seconds between TERM and KILL (default 10) */
 };
 
 struct config {
@@ -50,8 +98,16 @@ struct config {
 	double sweep_interval;  /* seconds between orphan-sweep rounds */
 	double leader_ttl;      /* seconds a leader lease lasts unrenewed */
 	double leader_renew;    /* seconds between a leader's renewals */
+	double unique_lease;    /* seconds a runtime unique lock lasts unrenewed (renewed at 1/3) */
+	double daemon_ttl;      /* seconds a cluster daemon's lease lasts unrenewed */
+	double daemon_renew;    /* seconds between a holder's renewals */
+	double daemon_acquire;  /* seconds between attempts to take a free daemon */
 	struct config_job *jobs;
 	size_t njobs;
+	struct config_cron *crons;
+	size_t ncrons;
+	struct config_daemon *daemons;
+	size_t ndaemons;
 };
 
 /* Where the error is ("file:line", "FORQ_PROCESSES", "--processes") and what. */
@@ -85,6 +141,11 @@ int config_parse_file(struct config *c, const char *path, struct config_error *e
  * order. Returns a config the caller frees, or NULL with err filled. */
 struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
 			   struct config_error *err);
+
+/* "until_executed" etc. for a lock type, and back (-1 for an unknown name). */
+const char *config_unique_name(enum config_unique u);
+int config_unique_parse(const char *s, enum config_unique *out);
+const char *config_catch_up_name(enum config_catch_up c);
 
 /* The [job] section for a class, or NULL. */
 const struct config_job *config_find_job(const struct config *c, const char *job_class);

@@ -37,6 +37,26 @@ char *keys_node(const char *identity)
 	return xasprintf(KEY_NODE_PREFIX "%s", identity);
 }
 
+char *keys_cron(const char *name)
+{
+	return xasprintf("forq:cron:%s", name);
+}
+
+char *keys_daemon(const char *name)
+{
+	return xasprintf("forq:daemon:%s", name);
+}
+
+char *keys_daemon_epoch(const char *name)
+{
+	return xasprintf("forq:daemon:%s:epoch", name);
+}
+
+char *keys_daemon_cooldown(const char *name, const char *identity)
+{
+	return xasprintf("forq:daemon:%s:cooldown:%s", name, identity);
+}
+
 char *keys_lost(const char *jid)
 {
 	/* once per job on the hot path: no printf */

@@ -23,6 +23,12 @@
 #define KEY_SWEEP_STRIKES "forq:sweep:strikes"
 #define KEY_SWEEP_RUNID "forq:sweep:runid"
 #define KEY_SWEEP_SETTLE "forq:sweep:settle"
+/* Cron entries and daemons the masters run, for `forq status`. */
+#define KEY_CRONS "forq:crons"
+#define KEY_DAEMONS "forq:daemons"
+/* forq:unique:<sha1 of class, queue and args>, and <that>:run for the
+ * while-executing phase; the digest is computed in Lua (unique.lua). */
+#define KEY_UNIQUE_PREFIX "forq:unique:"
 
 char *keys_queue(const char *name);
 /* A worker's working list: forq:working:<identity>:<lane>. */
@@ -32,6 +38,12 @@ char *keys_workers(const char *identity); /* <identity>:workers (<= 6.4.1) */
 char *keys_signals(const char *identity); /* <identity>-signals */
 char *keys_node(const char *identity);    /* forq:node:<identity> */
 char *keys_lost(const char *jid);         /* forq:lost:<jid>: abnormal losses */
+char *keys_cron(const char *name);        /* forq:cron:<name>: watermark hash */
+char *keys_daemon(const char *name);      /* forq:daemon:<name>: the lease */
+char *keys_daemon_epoch(const char *name); /* forq:daemon:<name>:epoch: token counter */
+/* forq:daemon:<name>:cooldown:<identity>: a node that gave a crash-looping
+ * daemon away does not take it back until this expires. */
+char *keys_daemon_cooldown(const char *name, const char *identity);
 /* SCAN pattern of a node's working lists: forq:working:<identity>:* */
 char *keys_working_pattern(const char *identity);
 /* stat:processed:YYYY-MM-DD (UTC) for epoch seconds now. */

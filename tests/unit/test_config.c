@@ -554,6 +554,110 @@ START_TEST(test_job_sections)
 }
 END_TEST
 
+START_TEST(test_unique_keys)
+{
+	ck_assert_int_eq(parse("[job \"A\"]\nunique = until_executed\nunique_ttl = 60\n"
+			       "unique_args = 0, 2\n[job \"B\"]\n"), 0);
+	const struct config_job *a = config_find_job(cfg, "A"), *b = config_find_job(cfg, "B");
+	ck_assert_int_eq(a->unique, UNIQUE_UNTIL_EXECUTED);
+	ck_assert(a->unique_ttl == 60.0);
+	ck_assert_uint_eq(a->nunique_args, 2);
+	ck_assert_int_eq(a->unique_args[0], 0);
+	ck_assert_int_eq(a->unique_args[1], 2);
+	ck_assert_int_eq(b->unique, UNIQUE_NONE);
+	ck_assert(b->unique_ttl == 3600.0);
+	ck_assert_uint_eq(b->nunique_args, 0);
+	static const char *const types[] = {"none", "until_executing", "until_executed",
+					    "while_executing", "until_and_while_executing",
+					    "until_expired"};
+	for (unsigned i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		enum config_unique u;
+		ck_assert_int_eq(config_unique_parse(types[i], &u), 0);
+		ck_assert_int_eq((int)u, (int)i);
+		ck_assert_str_eq(config_unique_name(u), types[i]);
+	}
+	expect_error("[job \"A\"]\nunique = sometimes\n", 2, "unique must be");
+	expect_error("[job \"A\"]\nunique_ttl = 0\n", 2, "unique_ttl must be");
+	expect_error("[job \"A\"]\nunique_args = 1, x\n", 2, "'x' is not an argument position");
+	expect_error("[job \"A\"]\nunique_args = 1, 1\n", 2, "listed twice");
+	expect_error("[job \"A\"]\nunique_args = ,\n", 2, "must list argument positions");
+	expect_error("[job \"A\"]\nunique = until_executed\nunique = none\n", 3, "duplicate key");
+}
+END_TEST
+
+START_TEST(test_cron_sections)
+{
+	ck_assert_int_eq(parse("[forq]\n[cron \"nightly\"]\nschedule = 0 3 * * *\n"
+			       "timezone = Europe/Berlin\nclass = InvoiceJob\nargs = [\"n\", 1]\n"
+			       "queue = low\nretry = 5\ncatch_up = all\noverlap = forbid\n"
+			       "[cron \"tick\"]\nschedule = @hourly\nclass = T\nretry = false\n"),
+			 0);
+	ck_assert_uint_eq(cfg->ncrons, 2);
+	const struct config_cron *n = &cfg->crons[0], *t = &cfg->crons[1];
+	ck_assert_str_eq(n->name, "nightly");
+	ck_assert_int_eq(n->line, 2);
+	ck_assert_str_eq(n->schedule, "0 3 * * *");
+	ck_assert_str_eq(n->timezone, "Europe/Berlin");
+	ck_assert_str_eq(n->job_class, "InvoiceJob");
+	ck_assert_str_eq(n->args, "[\"n\", 1]");
+	ck_assert_str_eq(n->queue, "low");
+	ck_assert_str_eq(n->retry, "5");
+	ck_assert_int_eq(n->catch_up, CATCH_UP_ALL);
+	ck_assert(n->overlap_forbid);
+	ck_assert_ptr_null(t->timezone);
+	ck_assert_ptr_null(t->args);
+	ck_assert_ptr_null(t->queue);
+	ck_assert_str_eq(t->retry, "false");
+	ck_assert_int_eq(t->catch_up, CATCH_UP_LATEST);
+	ck_assert(!t->overlap_forbid);
+	expect_error("[cron \"a\"]\nclass = A\n", 1, "needs a schedule");
+	expect_error("[cron \"a\"]\nschedule = * * * * *\n", 1, "needs a class");
+	expect_error("[forq]\n[cron \"a\"]\nschedule = @daily\nclass = A\nargs = {}\n", 2,
+		     "[cron \"a\"]: args");
+	expect_error("[cron \"a\"]\nschedule = @daily\nclass = A\ncatch_up = some\n", 4,
+		     "catch_up must be");
+	expect_error("[cron \"a\"]\noverlap = never\n", 2, "overlap must be");
+	expect_error("[cron \"a\"]\nqueue = a b\n", 2, "bad queue name");
+	expect_error("[cron \"a\"]\nretry = maybe\n", 2, "retry must be");
+	expect_error("[cron \"a\"]\nbogus = 1\n", 2, "unknown key 'bogus' in [cron \"a\"]");
+	expect_error("[cron \"a\"]\nschedule = @daily\nschedule = @hourly\n", 3, "duplicate key");
+	expect_error("[cron \"a\"]\nschedule = @daily\nclass = A\n[cron \"a\"]\n", 4,
+		     "appears twice");
+	expect_error("[cron \"a b\"]\n", 1, "bad cron name");
+}
+END_TEST
+
+START_TEST(test_daemon_sections)
+{
+	ck_assert_int_eq(parse("[daemon \"ingest\"]\nexec = /bin/sleep 100\n"
+			       "checkin_timeout = 120\n[daemon \"helper\"]\nplugin = testplug_helper\n"
+			       "scope = node\nstop_timeout = 3\n[forq]\ndaemon_ttl = 9\n"),
+			 0);
+	ck_assert_uint_eq(cfg->ndaemons, 2);
+	const struct config_daemon *i = &cfg->daemons[0], *h = &cfg->daemons[1];
+	ck_assert_str_eq(i->argv[0], "/bin/sleep");
+	ck_assert_str_eq(i->argv[1], "100");
+	ck_assert_ptr_null(i->plugin);
+	ck_assert_int_eq(i->scope, DAEMON_SCOPE_CLUSTER);
+	ck_assert(i->checkin_timeout == 120.0);
+	ck_assert(i->stop_timeout == 10.0);
+	ck_assert_str_eq(h->plugin, "testplug_helper");
+	ck_assert_ptr_null(h->argv);
+	ck_assert_int_eq(h->scope, DAEMON_SCOPE_NODE);
+	ck_assert(h->checkin_timeout == 0.0);
+	ck_assert(h->stop_timeout == 3.0);
+	ck_assert(cfg->daemon_ttl == 9.0);
+	ck_assert(cfg->daemon_renew == 10.0);
+	ck_assert(cfg->daemon_acquire == 5.0);
+	expect_error("[daemon \"d\"]\nscope = cluster\n", 1, "exactly one of exec or plugin");
+	expect_error("[daemon \"d\"]\nexec = /a\nplugin = p\n", 1, "exactly one of exec or plugin");
+	expect_error("[daemon \"d\"]\nscope = galaxy\n", 2, "scope must be");
+	expect_error("[daemon \"d\"]\ncheckin_timeout = x\n", 2, "checkin_timeout must be");
+	expect_error("[daemon \"d\"]\nexec = /a\n[daemon \"d\"]\n", 3, "appears twice");
+	expect_error("[daemon \"d/e\"]\n", 1, "bad daemon name");
+}
+END_TEST
+
 START_TEST(test_long_job_class_names)
 {
 	/* longer than inih's 50-byte section buffer: keys must still apply */
@@ -636,6 +740,9 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_indented_keys_are_layout);
 	tcase_add_test(tc, test_long_job_class_names);
 	tcase_add_test(tc, test_job_sections);
+	tcase_add_test(tc, test_unique_keys);
+	tcase_add_test(tc, test_cron_sections);
+	tcase_add_test(tc, test_daemon_sections);
 	suite_add_tcase(s, tc);
 	return s;
 }
