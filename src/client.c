@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -297,6 +298,91 @@ static void status_queues(struct client *c, double now)
 	rds_free(x);
 }
 
+static void status_time(char *buf, size_t n, const char *epoch)
+{
+	time_t t = epoch ? (time_t)atoll(epoch) : 0;
+	struct tm tm;
+	if (!epoch || t <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, n, "-");
+}
+
+static int cmp_reply_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names in a set, sorted; free the array (the strings live in *x). */
+static const char **status_set(struct client *c, const char *key, struct rds_reply **x,
+			       size_t *n)
+{
+	*x = rds_callv(c->r, "SMEMBERS", key, NULL);
+	*n = *x && rds_type(*x) == RDS_ARR ? rds_len(*x) : 0;
+	const char **names = xcalloc(*n + 1, sizeof(*names));
+	for (size_t i = 0; i < *n; i++)
+		names[i] = rds_str(rds_elem(*x, i), NULL);
+	qsort(names, *n, sizeof(*names), cmp_reply_str);
+	return names;
+}
+
+/* Each cron entry the leader has run: last and next tick (UTC). */
+static void status_cron(struct client *c)
+{
+	struct rds_reply *x;
+	size_t n;
+	const char **names = status_set(c, KEY_CRONS, &x, &n);
+	printf("cron: %zu\n", n);
+	for (size_t i = 0; i < n; i++) {
+		char *key = keys_cron(names[i]), last[32], next[32];
+		char *spec = client_hget(c, key, "spec"), *lt = client_hget(c, key, "last_tick");
+		char *jid = client_hget(c, key, "last_jid"), *nt = client_hget(c, key, "next");
+		char *skipped = client_hget(c, key, "skipped");
+		char *bar = spec ? strchr(spec, '|') : NULL, *bar2 = bar ? strchr(bar + 1, '|') : NULL;
+		if (bar2)
+			*bar2 = '\0';
+		if (bar)
+			*bar = ' ';
+		status_time(last, sizeof(last), lt);
+		status_time(next, sizeof(next), nt);
+		printf("  %-20s %-24s last %s%s%s%s  next %s  skipped %s\n", names[i],
+		       spec ? spec : "?", last, jid ? " (jid " : "", jid ? jid : "", jid ? ")" : "",
+		       next, skipped ? skipped : "0");
+		free(key);
+		free(spec);
+		free(lt);
+		free(jid);
+		free(nt);
+		free(skipped);
+	}
+	free(names);
+	rds_free(x);
+}
+
+/* Each daemon: who holds its lease ("identity|token") now. */
+static void status_daemons(struct client *c)
+{
+	struct rds_reply *x;
+	size_t n;
+	const char **names = status_set(c, KEY_DAEMONS, &x, &n);
+	printf("daemons: %zu\n", n);
+	for (size_t i = 0; i < n; i++) {
+		char *key = keys_daemon(names[i]);
+		struct rds_reply *h = rds_callv(c->r, "GET", key, NULL);
+		char *holder = h && rds_type(h) == RDS_STR ? xstrdup(rds_str(h, NULL)) : NULL;
+		char *bar = holder ? strrchr(holder, '|') : NULL;
+		if (bar)
+			*bar++ = '\0';
+		if (holder)
+			printf("  %-20s held by %s (token %s)\n", names[i], holder, bar ? bar : "?");
+		else
+			printf("  %-20s no holder (cluster daemon waiting, or scope = node)\n", names[i]);
+		free(holder);
+		rds_free(h);
+		free(key);
+	}
+	free(names);
+	rds_free(x);
+}
+
 static int client_status(int argc, char **argv)
 {
 	struct client c = {0};
@@ -336,6 +422,8 @@ static int client_status(int argc, char **argv)
 	free(leader);
 	status_nodes(&c, now);
 	status_queues(&c, now);
+	status_cron(&c);
+	status_daemons(&c);
 	printf("retry: %lld  scheduled: %lld  dead: %lld\n", client_int(&c, "ZCARD", KEY_RETRY),
 	       client_int(&c, "ZCARD", KEY_SCHEDULE), client_int(&c, "ZCARD", KEY_DEAD));
 	printf("processed: %lld  failed: %lld\n", client_int(&c, "GET", KEY_STAT_PROCESSED),

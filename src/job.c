@@ -665,6 +665,20 @@ char *job_with_enqueued_at(const char *raw, double now)
 	return out;
 }
 
+char *job_with_members(const char *raw, const char *const *kv, size_t n)
+{
+	struct members ms;
+	char *out;
+	if (!n || n > 8 || !text_is_object(raw) || scan_members(raw, &ms))
+		return NULL;
+	struct edit ed[8];
+	for (size_t i = 0; i < n; i++)
+		ed[i] = (struct edit){kv[2 * i], kv[2 * i + 1], false};
+	out = splice(raw, &ms, ed, n);
+	free(ms.m);
+	return out;
+}
+
 char *job_peek_queue(const char *raw)
 {
 	json_t *o = raw ? json_loads(raw, LOAD_FLAGS, NULL) : NULL;

@@ -89,6 +89,11 @@ char *job_dead_raw(const char *raw);
  * JSON object comes back unchanged. Never NULL; caller frees. */
 char *job_with_enqueued_at(const char *raw, double now);
 
+/* raw with members set (replaced or appended): kv holds n pairs of a plain
+ * ASCII name and the JSON text of its value, trusted as valid. At most 8.
+ * NULL when raw is not an object. Caller frees. */
+char *job_with_members(const char *raw, const char *const *kv, size_t n);
+
 
 /* A new payload for `forq push`: class, args (a JSON array text, validated),
  * queue, retry ("true", "false" or a number text; NULL = omit), jid (any

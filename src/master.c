@@ -17,6 +17,7 @@
 
 #include "backoff.h"
 #include "cpus.h"
+#include "cron.h"
 #include "ident.h"
 #include "job.h"
 #include "leader.h"
@@ -100,6 +101,7 @@ struct master {
 	struct recover *rec;
 	struct sweep *sweep;
 	struct leader *leader;
+	struct cron *cron;
 	ev_timer beat_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
@@ -594,6 +596,11 @@ static void master_reload(struct master *m)
 		m->cfg->plugins = p;
 		m->cfg->nplugins = n;
 	}
+	/* cron keeps pointers into the configuration: switch before freeing */
+	char cerr[512];
+	if (cron_reconfigure(m->cron, nc, cerr, sizeof(cerr)))
+		log_error("cron entries not reloaded; none run until the next reload",
+			  LF_STR("error", cerr));
 	config_free(m->cfg);
 	m->cfg = nc;
 	registry_reconfigure(m->reg, nc);
@@ -848,6 +855,7 @@ static void master_on_leader(void *priv, const char *lease)
 	struct master *m = priv;
 	poller_set_lease(m->poller, lease);
 	sweep_set_lease(m->sweep, lease);
+	cron_set_lease(m->cron, lease);
 }
 
 static int master_start_redis(struct master *m)
@@ -863,6 +871,11 @@ static int master_start_redis(struct master *m)
 	m->rec = recover_new(m->rds, master_on_recovered, m);
 	m->sweep = sweep_new(m->loop, m->rds, m->rec, m->identity, m->cfg->sweep_interval,
 			     m->cfg->node_dead_after);
+	char err[512];
+	if (!(m->cron = cron_new(m->loop, m->rds, m->cfg, err, sizeof(err)))) {
+		log_error("bad cron entry", LF_STR("error", err));
+		return CONFIG_EXIT_CONFIG;
+	}
 	double renew = m->cfg->leader_renew < m->cfg->leader_ttl / 3 ? m->cfg->leader_renew
 								     : m->cfg->leader_ttl / 3;
 	m->leader = leader_new(m->loop, m->rds, m->identity, m->cfg->leader_ttl, renew,
@@ -932,6 +945,7 @@ static void master_free(struct master *m)
 		free(c);
 	}
 	leader_free(m->leader);
+	cron_free(m->cron);
 	sweep_free(m->sweep);
 	recover_free(m->rec);
 	poller_free(m->poller);
@@ -980,7 +994,8 @@ int master_run(struct config *cfg, const struct cli *cli)
 	ev_set_userdata(m->loop, m);
 	master_init_slots(m);
 	master_watch_signals(m);
-	master_start_redis(m);
+	if ((rc = master_start_redis(m)))
+		goto out;
 	for (int i = 0; i < m->target && m->state == M_RUNNING; i++)
 		master_spawn(m, &m->slots[i], false);
 	master_update_title(m);

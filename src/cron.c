@@ -1,0 +1,452 @@
+/* cron: one round = Redis TIME, then (for entries whose watermark is not
+ * known yet) HMGET of their hashes, then one cron.lua call per entry with
+ * due ticks. The timer is set for the earliest next tick of any entry, read
+ * against Redis's clock through the offset measured at the last TIME, and
+ * never longer than CRON_MAX_SLEEP so that a drifting offset is corrected.
+ * Watermarks are cached while this node stays leader: only a leader writes
+ * them, and the script returns the one it stored. */
+#include "cron.h"
+
+#include <ev.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cronplan.h"
+#include "job.h"
+#include "keys.h"
+#include "log.h"
+#include "util.h"
+
+#define CRON_MAX_SLEEP 5.0
+/* Woken this long after a tick so that Redis's TIME is past it. */
+#define CRON_WAKE_LATE 0.002
+#define CRON_LOCK_TTL_DEFAULT 3600
+
+struct cron_entry {
+	const struct config_cron *cfg;
+	struct cronplan plan;
+	char *key; /* forq:cron:<name> */
+	bool wm_known;
+	int64_t wm;
+	int64_t next; /* next tick after wm, -1 never */
+};
+
+struct cron {
+	struct ev_loop *loop;
+	struct rds_async *rds;
+	const struct config *cfg;
+	struct cron_entry *entries;
+	size_t n;
+	char lease[400]; /* "" when not the leader */
+	unsigned gen;    /* bumped when entries or leadership change */
+	bool busy;       /* a round is in flight */
+	bool again;      /* something changed during the round: run another */
+	bool freed;      /* cron_free came while replies were pending */
+	int pending;     /* Redis replies still to come */
+	double now;      /* Redis TIME of this round */
+	double offset;   /* Redis clock minus ours */
+	ev_timer w;
+};
+
+/* What a reply belongs to. */
+struct cron_req {
+	struct cron *c;
+	unsigned gen;
+	size_t idx;
+};
+
+static void cron_round(struct cron *c);
+static void cron_fire(struct cron *c);
+
+static void entries_free(struct cron_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		cronplan_fini(&e[i].plan);
+		free(e[i].key);
+	}
+	free(e);
+}
+
+static struct cron_entry *entries_new(const struct config *cfg, char *err, size_t errlen)
+{
+	struct cron_entry *e = xcalloc(cfg->ncrons ? cfg->ncrons : 1, sizeof(*e));
+	for (size_t i = 0; i < cfg->ncrons; i++) {
+		char why[300];
+		e[i].cfg = &cfg->crons[i];
+		if (cronplan_init(&e[i].plan, &cfg->crons[i], why, sizeof(why))) {
+			util_seterr(err, errlen, "[cron \"%s\"] %s", cfg->crons[i].name, why);
+			entries_free(e, i);
+			return NULL;
+		}
+		e[i].key = keys_cron(cfg->crons[i].name);
+	}
+	return e;
+}
+
+static struct cron_req *req_new(struct cron *c, size_t idx)
+{
+	struct cron_req *r = xmalloc(sizeof(*r));
+	*r = (struct cron_req){c, c->gen, idx};
+	c->pending++;
+	return r;
+}
+
+/* For a request whose callback will not run (not connected). */
+static void req_drop(struct cron_req *r)
+{
+	r->c->pending--;
+	free(r);
+}
+
+/* Takes a reply's request. *out is the cron, or NULL when it was freed
+ * meanwhile (the last reply frees it). Returns whether the reply belongs to
+ * the current entries and lease. */
+static bool req_done(struct cron_req *r, struct cron **out)
+{
+	struct cron *c = r->c;
+	bool current = r->gen == c->gen;
+	free(r);
+	c->pending--;
+	*out = NULL;
+	if (c->freed) {
+		if (!c->pending) {
+			entries_free(c->entries, c->n);
+			free(c);
+		}
+		return false;
+	}
+	*out = c;
+	return current;
+}
+
+static void cron_sleep(struct cron *c, double delay)
+{
+	ev_timer_stop(c->loop, &c->w);
+	ev_timer_set(&c->w, delay < 0 ? 0 : delay > CRON_MAX_SLEEP ? CRON_MAX_SLEEP : delay, 0.0);
+	ev_timer_start(c->loop, &c->w);
+}
+
+/* End of a round: sleep until the earliest next tick. */
+static void cron_round_done(struct cron *c)
+{
+	double wake = INFINITY;
+	c->busy = false;
+	if (c->again) {
+		c->again = false;
+		cron_round(c);
+		return;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		const struct cron_entry *e = &c->entries[i];
+		if (e->next >= 0 && (double)e->next < wake)
+			wake = (double)e->next;
+		if (!e->wm_known && c->now + 1 < wake)
+			wake = c->now + 1; /* Redis failed us: try again in a second */
+	}
+	/* wake is in Redis time; our clock plus offset estimates it */
+	cron_sleep(c, wake - (util_now_wall() + c->offset) + CRON_WAKE_LATE);
+}
+
+static void cron_step_done(struct cron *c)
+{
+	if (!c->pending && c->busy)
+		cron_round_done(c);
+}
+
+static void cron_on_fired(struct rds_reply *x, void *priv)
+{
+	struct cron *c = NULL;
+	size_t idx = ((struct cron_req *)priv)->idx;
+	if (!req_done(priv, &c))
+		goto out_step;
+	struct cron_entry *e = &c->entries[idx];
+	const char *name = e->cfg->name;
+	if (!x || rds_type(x) != RDS_ARR || rds_len(x) != 4) {
+		log_warn("cron script failed; retrying next round", LF_STR("cron", name),
+			 LF_STR("error", x ? rds_str(x, NULL) : "no reply"));
+		e->wm_known = false;
+		goto out_step;
+	}
+	long long status = rds_int(rds_elem(x, 0));
+	long long pushed = rds_int(rds_elem(x, 2)), skipped = rds_int(rds_elem(x, 3));
+	if (status < 0) {
+		log_warn("cron fenced: this node is no longer the leader", LF_STR("cron", name));
+		c->lease[0] = '\0';
+		c->gen++;
+		goto out_step;
+	}
+	e->wm = rds_int(rds_elem(x, 1));
+	e->wm_known = true;
+	e->next = cronexpr_next(e->plan.expr, e->plan.zone, e->wm);
+	if (status == 0)
+		log_info("cron entry starts now (new or changed; no backfill)", LF_STR("cron", name),
+			 LF_INT("next", e->next));
+	if (pushed)
+		log_info("cron enqueued", LF_STR("cron", name), LF_STR("class", e->cfg->job_class),
+			 LF_INT("tick", e->wm), LF_INT("jobs", pushed),
+			 LF_DBL("late", c->now - (double)e->wm));
+	if (skipped)
+		log_warn("cron ticks skipped", LF_STR("cron", name), LF_INT("skipped", skipped),
+			 LF_STR("catch_up", config_catch_up_name(e->cfg->catch_up)),
+			 LF_BOOL("overlap_forbidden", e->cfg->overlap_forbid));
+out_step:
+	if (c)
+		cron_step_done(c);
+}
+
+/* The payload of one tick: the job the entry describes, with its jid
+ * derived from entry and tick, and where it came from. */
+static char *cron_payload(const struct cron *c, const struct cron_entry *e, int64_t tick,
+			  const char *jid, double lock_ttl)
+{
+	const struct config_cron *cc = e->cfg;
+	char err[256], tickbuf[32], ttlbuf[32], *name, *out;
+	char *raw = job_build(cc->job_class, cc->args ? cc->args : "[]", cc->queue,
+			      cc->retry ? cc->retry : "true", jid, NULL, c->now, false, err,
+			      sizeof(err));
+	if (!raw)
+		return NULL; /* config_load built it once already */
+	name = job_json_quote(cc->name);
+	snprintf(tickbuf, sizeof(tickbuf), "%lld", (long long)tick);
+	snprintf(ttlbuf, sizeof(ttlbuf), "%.0f", lock_ttl);
+	const char *kv[] = {"cron", name, "cron_tick", tickbuf,
+			    "forq_unique", "\"until_executed\"", "forq_unique_ttl", ttlbuf};
+	out = job_with_members(raw, kv, cc->overlap_forbid ? 4 : 2);
+	free(raw);
+	free(name);
+	return out;
+}
+
+static void cron_fire_entry(struct cron *c, size_t idx)
+{
+	struct cron_entry *e = &c->entries[idx];
+	const struct config_cron *cc = e->cfg;
+	int64_t *ticks = xcalloc(CRON_CATCH_UP_MAX, sizeof(*ticks)), newest;
+	long skipped;
+	size_t n = 0;
+	bool reset = !e->wm_known;
+	int64_t now_s = (int64_t)floor(c->now);
+
+	if (!reset) {
+		n = cronplan_due(&e->plan, cc->catch_up, e->wm, c->now, ticks, &newest, &skipped);
+		if (!n && newest == e->wm) {
+			free(ticks);
+			return; /* nothing due */
+		}
+	} else {
+		/* The script sets a new or changed entry's watermark to now; for
+		 * one it finds unchanged, 0 keeps the stored watermark. */
+		newest = 0;
+		skipped = 0;
+	}
+	const struct config_job *jc = config_find_job(c->cfg, cc->job_class);
+	double lock_ttl = jc && jc->unique != UNIQUE_NONE ? jc->unique_ttl : CRON_LOCK_TTL_DEFAULT;
+	char *lockstr = NULL;
+	if (cc->overlap_forbid)
+		lockstr = job_lock_string(cc->job_class, cc->queue ? cc->queue : "default",
+					  cc->args ? cc->args : "[]", jc ? jc->unique_args : NULL,
+					  jc ? jc->nunique_args : 0);
+	size_t argc = 15 + 3 * n;
+	const char **argv = xcalloc(argc, sizeof(*argv));
+	char **owned = xcalloc(2 * n + 8, sizeof(*owned));
+	size_t no = 0;
+	char *queue_key = keys_queue(cc->queue ? cc->queue : "default");
+	int64_t next = cronexpr_next(e->plan.expr, e->plan.zone, now_s);
+	argv[0] = KEY_LEADER, argv[1] = e->key, argv[2] = queue_key, argv[3] = KEY_QUEUES;
+	argv[4] = KEY_CRONS, argv[5] = c->lease, argv[6] = cc->name, argv[7] = e->plan.spec;
+	argv[8] = owned[no++] = xasprintf("%lld", (long long)now_s);
+	argv[9] = owned[no++] = xasprintf("%lld", (long long)newest);
+	argv[10] = owned[no++] = xasprintf("%ld", skipped);
+	argv[11] = owned[no++] = xasprintf("%lld", (long long)next);
+	argv[12] = cc->queue ? cc->queue : "default";
+	argv[13] = lockstr ? lockstr : "";
+	argv[14] = owned[no++] = xasprintf("%.0f", lock_ttl * 1000);
+	for (size_t i = 0; i < n; i++) {
+		char jid[25];
+		cronplan_jid(cc->name, ticks[i], jid);
+		argv[15 + 3 * i] = owned[no++] = xasprintf("%lld", (long long)ticks[i]);
+		argv[16 + 3 * i] = owned[no++] = xstrdup(jid);
+		argv[17 + 3 * i] = owned[no++] = cron_payload(c, e, ticks[i], jid, lock_ttl);
+		if (!argv[17 + 3 * i])
+			argv[17 + 3 * i] = "{}"; /* unreachable: the config built it */
+	}
+	struct cron_req *r = req_new(c, idx);
+	if (rds_async_eval(c->rds, cron_on_fired, r, LUA_CRON, 5, (int)argc, argv, NULL))
+		req_drop(r); /* not connected: the next round tries again */
+	for (size_t i = 0; i < no; i++)
+		free(owned[i]);
+	free(owned);
+	free(argv);
+	free(queue_key);
+	free(lockstr);
+	free(ticks);
+}
+
+static void cron_fire(struct cron *c)
+{
+	for (size_t i = 0; i < c->n && c->lease[0]; i++)
+		cron_fire_entry(c, i);
+	cron_step_done(c);
+}
+
+static void cron_on_state(struct rds_reply *x, void *priv)
+{
+	struct cron *c = NULL;
+	size_t idx = ((struct cron_req *)priv)->idx;
+	bool current = req_done(priv, &c);
+	if (!c)
+		return;
+	struct cron_entry *e = current ? &c->entries[idx] : NULL;
+	/* HMGET watermark spec: a watermark of another spec is no watermark */
+	if (e && x && rds_type(x) == RDS_ARR && rds_len(x) == 2 &&
+	    rds_type(rds_elem(x, 0)) == RDS_STR && rds_type(rds_elem(x, 1)) == RDS_STR &&
+	    !strcmp(rds_str(rds_elem(x, 1), NULL), e->plan.spec)) {
+		e->wm = strtoll(rds_str(rds_elem(x, 0), NULL), NULL, 10);
+		e->wm_known = true;
+		e->next = cronexpr_next(e->plan.expr, e->plan.zone, e->wm);
+	}
+	if (!c->pending && c->busy) {
+		if (current && c->lease[0])
+			cron_fire(c);
+		else
+			cron_round_done(c);
+	}
+}
+
+static void cron_on_time(struct rds_reply *x, void *priv)
+{
+	struct cron *c = NULL;
+	bool current = req_done(priv, &c);
+	if (!c)
+		return;
+	if (!current || !x || rds_type(x) != RDS_ARR || rds_len(x) != 2) {
+		c->busy = false;
+		if (c->again || current)
+			cron_sleep(c, current ? 1.0 : 0.0);
+		c->again = false;
+		return;
+	}
+	c->now = (double)strtoll(rds_str(rds_elem(x, 0), NULL), NULL, 10) +
+		 (double)strtoll(rds_str(rds_elem(x, 1), NULL), NULL, 10) / 1e6;
+	c->offset = c->now - util_now_wall();
+	for (size_t i = 0; i < c->n; i++) {
+		struct cron_entry *e = &c->entries[i];
+		if (e->wm_known)
+			continue;
+		const char *argv[] = {"HMGET", e->key, "watermark", "spec"};
+		struct cron_req *r = req_new(c, i);
+		if (rds_async_call(c->rds, cron_on_state, r, 4, argv, NULL)) {
+			req_drop(r);
+			break;
+		}
+	}
+	if (!c->pending)
+		cron_fire(c);
+}
+
+static void cron_round(struct cron *c)
+{
+	if (c->freed || !c->lease[0] || !c->n)
+		return;
+	if (c->busy) {
+		c->again = true;
+		return;
+	}
+	if (!rds_async_is_up(c->rds)) {
+		cron_sleep(c, 1.0);
+		return;
+	}
+	c->busy = true;
+	const char *argv[] = {"TIME"};
+	struct cron_req *r = req_new(c, 0);
+	if (rds_async_call(c->rds, cron_on_time, r, 1, argv, NULL)) {
+		req_drop(r);
+		c->busy = false;
+		cron_sleep(c, 1.0);
+	}
+}
+
+static void cron_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)loop;
+	(void)revents;
+	cron_round(t->data);
+}
+
+struct cron *cron_new(struct ev_loop *loop, struct rds_async *rds, const struct config *cfg,
+		      char *err, size_t errlen)
+{
+	struct cron *c = xcalloc(1, sizeof(*c));
+	if (!(c->entries = entries_new(cfg, err, errlen))) {
+		free(c);
+		return NULL;
+	}
+	c->n = cfg->ncrons;
+	c->loop = loop;
+	c->rds = rds;
+	c->cfg = cfg;
+	ev_timer_init(&c->w, cron_on_timer, 0.0, 0.0);
+	c->w.data = c;
+	return c;
+}
+
+static void cron_forget(struct cron *c)
+{
+	c->gen++;
+	for (size_t i = 0; i < c->n; i++)
+		c->entries[i].wm_known = false;
+}
+
+void cron_set_lease(struct cron *c, const char *lease)
+{
+	if (!strcmp(c->lease, lease ? lease : ""))
+		return;
+	snprintf(c->lease, sizeof(c->lease), "%s", lease ? lease : "");
+	/* Watermarks read under another lease may have moved since. */
+	cron_forget(c);
+	if (!lease) {
+		ev_timer_stop(c->loop, &c->w);
+		return;
+	}
+	/* The new leader catches up at once (the ticks of the gap). */
+	cron_round(c);
+}
+
+int cron_reconfigure(struct cron *c, const struct config *cfg, char *err, size_t errlen)
+{
+	struct cron_entry *e = entries_new(cfg, err, errlen);
+	int rc = 0;
+	if (!e) {
+		/* The old entries point into the old configuration, which the
+		 * caller frees: run none rather than dangle. */
+		e = xcalloc(1, sizeof(*e));
+		rc = -1;
+	}
+	if (c->pending) {
+		/* replies still refer to the old entries by index; the round
+		 * ends with them (gen changes below) and a new one starts */
+		c->again = true;
+	}
+	entries_free(c->entries, c->n);
+	c->entries = e;
+	c->n = rc ? 0 : cfg->ncrons;
+	c->cfg = rc ? NULL : cfg;
+	cron_forget(c);
+	cron_round(c);
+	return rc;
+}
+
+void cron_free(struct cron *c)
+{
+	if (!c)
+		return;
+	ev_timer_stop(c->loop, &c->w);
+	if (c->pending) {
+		c->freed = true; /* the last reply frees it */
+		return;
+	}
+	entries_free(c->entries, c->n);
+	free(c);
+}
