@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cronplan.h"
 #include "job.h"
 #include "util.h"
 
@@ -462,11 +463,17 @@ static int cron_set(struct config_cron *e, const char *key, const char *v, char 
 static int cron_check(const struct config_cron *e, char *err, size_t n)
 {
 	char cerr[256];
+	struct cronplan plan;
 	if (!e->schedule || !e->job_class) {
 		util_seterr(err, n, "[cron \"%s\"] needs %s", e->name,
 			    !e->schedule ? "a schedule" : "a class");
 		return -1;
 	}
+	if (cronplan_init(&plan, e, cerr, sizeof(cerr))) {
+		util_seterr(err, n, "[cron \"%s\"] %s", e->name, cerr);
+		return -1;
+	}
+	cronplan_fini(&plan);
 	/* The payload is built once here with a dummy jid so that a bad class,
 	 * args or retry is a configuration error, not a failure at the tick. */
 	char *p = job_build(e->job_class, e->args ? e->args : "[]", e->queue, e->retry ? e->retry : "true",

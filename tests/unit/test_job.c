@@ -697,6 +697,19 @@ END_TEST
 
 /* ---- enqueued_at, time format, dead, peek ---- */
 
+START_TEST(test_with_members)
+{
+	const char *kv[] = {"cron", "\"tick\"", "cron_tick", "17", "class", "\"B\""};
+	char *p = job_with_members("{\"class\":\"A\",\"args\":[12345678901234567890]}", kv, 3);
+	ck_assert_str_eq(p, "{\"class\":\"B\",\"args\":[12345678901234567890],\"cron\":\"tick\","
+			    "\"cron_tick\":17}");
+	json_decref(load(p, false));
+	free(p);
+	ck_assert_ptr_null(job_with_members("[1]", kv, 1));
+	ck_assert_ptr_null(job_with_members("{}", kv, 0));
+}
+END_TEST
+
 START_TEST(test_with_enqueued_at)
 {
 	char *p = job_with_enqueued_at(P64, 1795380999.25);
@@ -973,6 +986,7 @@ Suite *make_suite(void)
 
 	tc = tcase_create("rewrite");
 	tcase_add_test(tc, test_with_enqueued_at);
+	tcase_add_test(tc, test_with_members);
 	tcase_add_test(tc, test_format_time);
 	tcase_add_test(tc, test_dead_raw_and_peek_queue);
 	tcase_add_test(tc, test_json_helpers);
