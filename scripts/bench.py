@@ -9,6 +9,9 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
               SIGKILL of a whole node -> another node has its job (defaults: 30 s/10 s)
   sidekiq     Sidekiq 6.4.1 x2, plain and with reliable fetch, against forq,
               interleaved, median of 3 each (scripts/bench_sidekiq.py)
+  cluster     three nodes, default lease settings: leader failover after TERM and
+              after SIGKILL; cron firing delay after the tick (every-second
+              entry, 30 s)
 """
 import argparse
 import json
@@ -367,12 +370,67 @@ def bench_node_death(build, tmp, rds):
             b.stop()
 
 
+def leader_of(r, nodes):
+    v = r.get("forq:leader")
+    if not v:
+        return None
+    ident = v.decode().rsplit("|", 1)[0]
+    return next((n for n in nodes if f":{n.pid}:" in ident), None)
+
+
+def bench_failover(build, tmp, rds, graceful_runs=5, crash_runs=2):
+    r = rds.r
+    nodes = [Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp,
+                  config="[forq]\nprocesses = 1\n") for _ in range(3)]
+    try:
+        for kind, runs in (("graceful (TERM)", graceful_runs), ("crash (SIGKILL)", crash_runs)):
+            took = []
+            for _ in range(runs):
+                old = wait_for(lambda: leader_of(r, nodes), 60, "a leader")
+                time.sleep(1)
+                t0 = time.monotonic()
+                if kind.startswith("graceful"):
+                    old.proc.send_signal(signal.SIGTERM)
+                else:
+                    for pid in [old.pid] + children(old.pid):
+                        os.kill(pid, signal.SIGKILL)
+                new = wait_for(lambda: (n := leader_of(r, nodes)) and n is not old and n, 120,
+                               "a new leader")
+                took.append(time.monotonic() - t0)
+                assert new is not old
+                old.stop()
+                nodes.remove(old)
+                nodes.append(Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp,
+                                  config="[forq]\nprocesses = 1\n"))
+            print(f"leader failover, {kind}, leader_ttl 30 s: "
+                  + ", ".join(f"{t:.2f}" for t in took) + " s")
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def bench_cron_delay(build, tmp, rds, seconds=30):
+    rds.r.flushall()
+    cfg = ('[forq]\nprocesses = 1\n[cron "tick"]\nschedule = * * * * * *\nclass = Tick\n'
+           'queue = ticks\n')
+    node = Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp, config=cfg)
+    try:
+        time.sleep(seconds)
+    finally:
+        node.stop()
+    late = sorted((j["enqueued_at"] - j["cron_tick"]) * 1000
+                  for j in (json.loads(p) for p in rds.r.lrange("queue:ticks", 0, -1)))
+    print(f"cron firing delay after the tick ({len(late)} ticks, Redis TIME to push): "
+          f"p50 {pct(late, 50):.2f} ms, p99 {pct(late, 99):.2f} ms, max {late[-1]:.2f} ms")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("sections", nargs="*",
-                    default=["supervisor", "throughput", "latency", "recovery", "sidekiq"])
+                    default=["supervisor", "throughput", "latency", "recovery", "sidekiq",
+                             "cluster"])
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     plug = os.path.join(build, "libforq_testplug.so")
@@ -392,6 +450,9 @@ def main():
                 elif section == "recovery":
                     bench_local_requeue(build, tmp, rds)
                     bench_node_death(build, tmp, rds)
+                elif section == "cluster":
+                    bench_failover(build, tmp, rds)
+                    bench_cron_delay(build, tmp, rds)
                 elif section == "sidekiq":
                     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
                     import bench_sidekiq
