@@ -60,6 +60,12 @@ struct span {
 	size_t n;
 };
 
+/* How much of a bad token an error message quotes. */
+static int quote_len(size_t n)
+{
+	return n > 32 ? 32 : (int)n;
+}
+
 static bool is_sep(char c)
 {
 	return c == ' ' || c == '\t';
@@ -79,18 +85,19 @@ static int parse_value(const struct field_spec *f, struct span s, size_t *used, 
 	}
 	if (!i && f->names && s.n >= 3)
 		for (int k = 0; f->names[k]; k++)
-			if (!strncasecmp(s.p, f->names[k], 3) && (s.n == 3 || !isalpha((unsigned char)s.p[3]))) {
+			if (!strncasecmp(s.p, f->names[k], 3) &&
+			    (s.n == 3 || !isalpha((unsigned char)s.p[3]))) {
 				*used = 3;
 				*out = f->min + k;
 				return 0;
 			}
 	if (!i) {
-		util_seterr(err, errlen, "%s: bad value '%.*s'", f->name, (int)(s.n > 32 ? 32 : s.n), s.p);
+		util_seterr(err, errlen, "%s: bad value '%.*s'", f->name, quote_len(s.n), s.p);
 		return -1;
 	}
 	if (v < f->min || v > f->max) {
 		util_seterr(err, errlen, "%s: %.*s is out of range %d-%d", f->name,
-			    (int)(i > 32 ? 32 : i), s.p, f->min, f->max);
+			    quote_len(i), s.p, f->min, f->max);
 		return -1;
 	}
 	*used = i;
@@ -111,8 +118,7 @@ static int parse_step(const struct field_spec *f, struct span s, size_t *used, i
 		i++;
 	}
 	if (i == start) {
-		util_seterr(err, errlen, "%s: bad step in '%.*s'", f->name, (int)(s.n > 32 ? 32 : s.n),
-			    s.p);
+		util_seterr(err, errlen, "%s: bad step in '%.*s'", f->name, quote_len(s.n), s.p);
 		return -1;
 	}
 	if (v == 0) {
@@ -121,7 +127,7 @@ static int parse_step(const struct field_spec *f, struct span s, size_t *used, i
 	}
 	if (v > f->max) {
 		util_seterr(err, errlen, "%s: step %.*s is out of range 1-%d", f->name,
-			    (int)(i - start > 32 ? 32 : i - start), s.p + start, f->max);
+			    quote_len(i - start), s.p + start, f->max);
 		return -1;
 	}
 	*used = i;
@@ -157,7 +163,7 @@ static int parse_item(const struct field_spec *f, struct span s, uint64_t *set, 
 			return -1;
 	}
 	if (used != s.n) {
-		util_seterr(err, errlen, "%s: bad value '%.*s'", f->name, (int)(s.n > 32 ? 32 : s.n), s.p);
+		util_seterr(err, errlen, "%s: bad value '%.*s'", f->name, quote_len(s.n), s.p);
 		return -1;
 	}
 	for (int v = lo; v <= hi; v += step)
@@ -216,9 +222,10 @@ static int split_fields(const char *text, struct span *fields, int max)
 static const char *expand_macro(struct span word, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(macros); i++)
-		if (strlen(macros[i].name) == word.n && !strncasecmp(word.p, macros[i].name, word.n))
+		if (strlen(macros[i].name) == word.n &&
+		    !strncasecmp(word.p, macros[i].name, word.n))
 			return macros[i].expansion;
-	util_seterr(err, errlen, "unknown macro '%.*s'", (int)(word.n > 32 ? 32 : word.n), word.p);
+	util_seterr(err, errlen, "unknown macro '%.*s'", quote_len(word.n), word.p);
 	return NULL;
 }
 
@@ -233,7 +240,8 @@ struct cronexpr *cronexpr_parse(const char *text, char *err, size_t errlen)
 		if (!exp)
 			goto out_free;
 		if (n > 1) {
-			util_seterr(err, errlen, "unexpected text after %.*s", (int)fields[0].n, fields[0].p);
+			util_seterr(err, errlen, "unexpected text after %.*s",
+				    quote_len(fields[0].n), fields[0].p);
 			goto out_free;
 		}
 		n = split_fields(exp, fields, 7);
@@ -351,7 +359,8 @@ static void wall_prev_month(const struct cronexpr *e, struct wall *w)
 		m = bit_prev(e->set[F_MON], 12);
 	}
 	/* the day before the first of the month after */
-	int64_t next_first = m == 12 ? tz_days_from_civil(y + 1, 1, 1) : tz_days_from_civil(y, m + 1, 1);
+	int64_t next_first = m == 12 ? tz_days_from_civil(y + 1, 1, 1)
+				     : tz_days_from_civil(y, m + 1, 1);
 	wall_set_day(w, next_first - 1, true);
 }
 

@@ -148,8 +148,10 @@ static int footer_events(const struct tz_footer *f, int y0, int y1, struct tz_ev
 	int n = 0;
 	for (int y = y0; y <= y1; y++) {
 		/* each switch is written in the local time in force before it */
-		ev[n++] = (struct tz_event){rule_local(&f->start, y) - f->std_off, f->dst_off, true};
-		ev[n++] = (struct tz_event){rule_local(&f->end, y) - f->dst_off, f->std_off, false};
+		int64_t start = rule_local(&f->start, y) - f->std_off;
+		int64_t end = rule_local(&f->end, y) - f->dst_off;
+		ev[n++] = (struct tz_event){start, f->dst_off, true};
+		ev[n++] = (struct tz_event){end, f->std_off, false};
 	}
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0; j--) {

@@ -452,6 +452,26 @@ static size_t oracle(const struct oracle_case *c, const struct tz *z, int64_t tr
 	return n;
 }
 
+/* next() from before the window and prev() from its end both walk the
+ * oracle's ticks, one by one. */
+static void assert_oracle(const struct cronexpr *e, const struct tz *z, int64_t tr,
+			  const int64_t *want, size_t n, const char *what)
+{
+	int64_t t = tr - WINDOW - 1;
+	for (size_t i = 0; i < n; i++) {
+		t = cronexpr_next(e, z, t);
+		ck_assert_msg(t == want[i], "%s tick %zu: got %lld want %lld", what, i,
+			      (long long)t, (long long)want[i]);
+	}
+	t = tr + WINDOW;
+	for (size_t i = n; i-- > 0;) {
+		t = cronexpr_prev(e, z, t);
+		ck_assert_msg(t == want[i], "%s prev %zu: got %lld want %lld", what, i,
+			      (long long)t, (long long)want[i]);
+		t--;
+	}
+}
+
 START_TEST(test_dst_oracle)
 {
 	static const struct {
@@ -471,21 +491,10 @@ START_TEST(test_dst_oracle)
 				int64_t tr = utc(zones[zi].at[k]);
 				size_t n = oracle(&oracle_cases[ci], z, tr, want);
 				ck_assert_uint_gt(n, 0);
-				int64_t t = tr - WINDOW - 1;
-				for (size_t i = 0; i < n; i++) {
-					t = cronexpr_next(e, z, t);
-					ck_assert_msg(t == want[i], "%s '%s' tick %zu: got %lld want %lld",
-						      zones[zi].zone, oracle_cases[ci].expr, i,
-						      (long long)t, (long long)want[i]);
-				}
-				t = tr + WINDOW;
-				for (size_t i = n; i-- > 0;) {
-					t = cronexpr_prev(e, z, t);
-					ck_assert_msg(t == want[i], "%s '%s' prev %zu: got %lld want %lld",
-						      zones[zi].zone, oracle_cases[ci].expr, i,
-						      (long long)t, (long long)want[i]);
-					t--;
-				}
+				char what[96];
+				snprintf(what, sizeof(what), "%s '%s'", zones[zi].zone,
+					 oracle_cases[ci].expr);
+				assert_oracle(e, z, tr, want, n, what);
 			}
 			cronexpr_free(e);
 		}

@@ -189,7 +189,8 @@ START_TEST(test_bad_names)
 			     "bad time zone name '../zoneinfo/UTC'",
 			     "bad time zone name 'Europe/../Europe/Berlin'",
 			     "bad time zone name 'Europe/..'", "unknown time zone 'Mars/Base'",
-			     "unknown time zone 'Europe'", "time zone 'zone.tab' is not a TZif file",
+			     "unknown time zone 'Europe'",
+			     "time zone 'zone.tab' is not a TZif file",
 			     "time zone 'iso3166.tab' is not a TZif file"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char err[256] = "";
@@ -288,8 +289,9 @@ static void compare_glibc(const char *tzvalue, const struct tz *z, int64_t lo, i
 		struct tz_civil c;
 		ck_assert_ptr_nonnull(localtime_r(&tt, &tm));
 		tz_to_civil(z, t, &c);
-		ck_assert_msg(tz_offset_at(z, t) == tm.tm_gmtoff, "%s at %lld: offset %d, glibc %ld",
-			      tzvalue, (long long)t, tz_offset_at(z, t), tm.tm_gmtoff);
+		ck_assert_msg(tz_offset_at(z, t) == tm.tm_gmtoff,
+			      "%s at %lld: offset %d, glibc %ld", tzvalue, (long long)t,
+			      tz_offset_at(z, t), tm.tm_gmtoff);
 		ck_assert_msg(c.year == tm.tm_year + 1900 && c.month == tm.tm_mon + 1 &&
 				      c.day == tm.tm_mday && c.hour == tm.tm_hour &&
 				      c.minute == tm.tm_min && c.second == tm.tm_sec &&
