@@ -477,6 +477,11 @@ static bool is_skipped(const struct tz *z, int64_t local)
  * the gap. */
 static bool gap_has_match(const struct cronexpr *e, const struct tz *z, int64_t t, int32_t off)
 {
+	/* Every-hour entries keep the rhythm of real time instead (Vixie
+	 * cron's rule for wildcard jobs): the times the clock jumped over
+	 * were never an hour of the day, and the next real one follows. */
+	if (e->hour_every)
+		return false;
 	int32_t before = tz_offset_at(z, t - 1);
 	int64_t local = t + before, end = t + off - 1;
 	while (off > before && (local = wall_next(e, local, end)) != CRON_NONE) {

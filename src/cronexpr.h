@@ -13,9 +13,11 @@
  *    at the first instant after the gap; several such times collapse into
  *    that one tick;
  *  - a wall-clock time that exists twice (fall-back) fires only at its first
- *    occurrence, unless the hour field is '*' (every hour): such entries
- *    are interval-like and fire at both occurrences, so an every-minute job
- *    keeps running through the repeated hour. Only '*' and '*' / 1 count as
+ *    occurrence;
+ *  - except for entries whose hour field is '*' (every hour): they are
+ *    interval-like and follow real time, so they fire at both occurrences of
+ *    a repeated time and not at all for times in a gap; an every-minute job
+ *    keeps its rhythm through both changes. Only '*' and '*' / 1 count as
  *    every hour; "0-23" or '*' / 2 do not.
  * A gap tick and a real tick at the same instant are one tick.
  */
