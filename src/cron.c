@@ -250,7 +250,7 @@ static void cron_fire_entry(struct cron *c, size_t idx)
 					  jc ? jc->nunique_args : 0);
 	size_t argc = 15 + 3 * n;
 	const char **argv = xcalloc(argc, sizeof(*argv));
-	char **owned = xcalloc(2 * n + 8, sizeof(*owned));
+	char **owned = xcalloc(5 + 3 * n, sizeof(*owned));
 	size_t no = 0;
 	char *queue_key = keys_queue(cc->queue ? cc->queue : "default");
 	int64_t next = cronexpr_next(e->plan.expr, e->plan.zone, now_s);

@@ -77,9 +77,11 @@ def test_catch_up_policies_after_a_long_gap(forq, redis_server):
                 f'catch_up = {policy}\n')
         set_watermark(r, name, f"0 * * * *|UTC|C|[]|q_{name}|true", hour - 5 * 3600)
     node = forq(config=cfg)
-    wait_until(lambda: all(int(r.hget(f"forq:cron:{n}", "watermark")) == hour
-                           for n in ("latest", "all", "none")), 10,
-               what="watermarks advanced\n" + node.text()[-2000:])
+    try:
+        wait_until(lambda: all(int(r.hget(f"forq:cron:{n}", "watermark")) == hour
+                               for n in ("latest", "all", "none")), 10, what="watermarks")
+    except AssertionError:
+        raise AssertionError(node.text()[-3000:])
     late = int(r.time()[0]) - hour
     assert [j["cron_tick"] for j in jobs(r, "q_latest")] == [hour]
     assert sorted(j["cron_tick"] for j in jobs(r, "q_all")) == [
