@@ -167,3 +167,25 @@ def test_overlap_forbid_skips_ticks_while_the_last_run_is_busy(forq, redis_serve
     for (s1, e1), (s2, _) in zip(spans, spans[1:]):
         assert s2 >= e1, f"runs overlap: {spans}"
     assert int(r.hget("forq:cron:slow", "skipped")) >= 3
+
+
+def test_reload_changes_entries(forq, redis_server):
+    cfg = BASE + '[cron "a"]\nschedule = * * * * * *\nclass = C\nqueue = qa\n'
+    node = forq(config=cfg)
+    r = rconn(redis_server)
+    wait_until(lambda: r.llen("queue:qa") >= 2, 10, what="ticks of a")
+    with open(node.config_path, "w") as f:
+        f.write(BASE + '[cron "b"]\nschedule = * * * * * *\nclass = C\nqueue = qb\n')
+    node.signal(signal.SIGHUP)
+    node.wait_log("configuration reloaded")
+    wait_until(lambda: r.llen("queue:qb") >= 2, 10, what="ticks of b")
+    n = r.llen("queue:qa")
+    time.sleep(2)
+    assert r.llen("queue:qa") == n              # a is gone with the reload
+    with open(node.config_path, "w") as f:
+        f.write(BASE + '[cron "b"]\nschedule = 61 * * * *\nclass = C\n')
+    node.signal(signal.SIGHUP)
+    node.wait_log("reload failed")                # the bad file changes nothing
+    m = r.llen("queue:qb")
+    time.sleep(2)
+    assert r.llen("queue:qb") > m
