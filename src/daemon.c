@@ -37,20 +37,20 @@ struct daemon {
 	struct config_daemon *pending; /* changed section, applied when the child is gone */
 	char *key, *epoch_key, *cooldown_key;
 	enum dstate state;
-	enum dnext after;   /* while stopping */
-	bool failed;        /* while stopping: the stop counts as a failure (hung) */
+	enum dnext after; /* while stopping */
+	bool failed;      /* while stopping: the stop counts as a failure (hung) */
 	pid_t pid;
-	double started;     /* monotonic */
-	long long token;    /* > 0 while this node trusts its lease */
-	long long stale;    /* a token given up locally but maybe still in Redis */
-	double lease_sent;  /* monotonic send time of the pending lease call */
-	double lease_ok;    /* ... of the last successful one */
-	bool lease_busy;    /* an acquire or renew call is in flight */
-	bool cooling;       /* last acquire was refused for our cooldown */
-	bool removed;       /* off the list; freed once no callback is due */
-	int calls;          /* callbacks still due */
-	int checkin_fd;     /* read end, -1 when none */
-	unsigned quick;     /* failures since the last healthy run: backoff step */
+	double started;    /* monotonic */
+	long long token;   /* > 0 while this node trusts its lease */
+	long long stale;   /* a token given up locally but maybe still in Redis */
+	double lease_sent; /* monotonic send time of the pending lease call */
+	double lease_ok;   /* ... of the last successful one */
+	bool lease_busy;   /* an acquire or renew call is in flight */
+	bool cooling;      /* last acquire was refused for our cooldown */
+	bool removed;      /* off the list; freed once no callback is due */
+	int calls;         /* callbacks still due */
+	int checkin_fd;    /* read end, -1 when none */
+	unsigned quick;    /* failures since the last healthy run: backoff step */
 	unsigned restarts;
 	double fails[DAEMON_CRASH_LOOP_FAILURES]; /* monotonic times, ring */
 	unsigned nfails;
@@ -86,7 +86,8 @@ static bool daemon_is_cluster(const struct daemon *d)
 static bool daemon_is_wanted(const struct daemon *d)
 {
 	enum dmode mode = d->set->mode;
-	return !d->removed && (mode == MODE_RUNNING || (mode == MODE_QUIET && !daemon_is_cluster(d)));
+	return !d->removed &&
+	       (mode == MODE_RUNNING || (mode == MODE_QUIET && !daemon_is_cluster(d)));
 }
 
 static double daemon_renew_interval(const struct daemon_set *set)
@@ -187,8 +188,9 @@ static int daemon_lease_call(struct daemon *d, const char *op, long long token, 
 	snprintf(tok, sizeof(tok), "%lld", token);
 	snprintf(ttl, sizeof(ttl), "%ld", (long)(d->set->cfg->daemon_ttl * 1000));
 	snprintf(cool, sizeof(cool), "%d", DAEMON_COOLDOWN);
-	const char *argv[] = {d->key,	   d->epoch_key,     d->cooldown_key, KEY_DAEMONS, op,
-			      d->set->identity, tok, ttl,	      d->cfg.name,     cool};
+	const char *argv[] = {
+	    d->key, d->epoch_key, d->cooldown_key, KEY_DAEMONS, op, d->set->identity,
+	    tok,    ttl,          d->cfg.name,     cool};
 	if (rds_async_eval(d->set->rds, cb, d, LUA_DAEMON, 4, ARRAY_SIZE(argv), argv, NULL))
 		return -1;
 	d->calls++;
@@ -221,7 +223,8 @@ static void daemon_arm_lease(struct daemon *d)
 	if (d->token > 0)
 		after = daemon_renew_interval(set);
 	else if (d->state == DS_WAITING)
-		after = set->cfg->daemon_acquire * (1.0 + BACKOFF_JITTER * (2.0 * util_random() - 1.0));
+		after =
+		    set->cfg->daemon_acquire * (1.0 + BACKOFF_JITTER * (2.0 * util_random() - 1.0));
 	else
 		return;
 	ev_timer_set(&d->lease_w, after, 0.0);
@@ -244,12 +247,13 @@ static void daemon_release(struct daemon *d, bool cooldown)
 	ev_timer_stop(d->set->loop, &d->lease_w);
 	ev_timer_stop(d->set->loop, &d->fence_w);
 	if (token > 0 || cooldown) {
-		if (daemon_lease_call(d, cooldown ? "cooldown" : "release", token, daemon_on_released))
+		if (daemon_lease_call(d, cooldown ? "cooldown" : "release", token,
+		                      daemon_on_released))
 			log_warn("daemon lease not released (redis is away); it expires by itself",
-				 LF_STR("daemon", d->cfg.name), LF_INT("token", token));
+			         LF_STR("daemon", d->cfg.name), LF_INT("token", token));
 		else if (token > 0)
 			log_info("daemon lease released", LF_STR("daemon", d->cfg.name),
-				 LF_INT("token", token));
+			         LF_INT("token", token));
 	}
 	d->token = d->stale = 0;
 }
@@ -271,8 +275,8 @@ static void daemon_stop_child(struct daemon *d, enum dnext next, double grace, c
 	} else {
 		d->state = DS_STOPPING;
 		d->after = next;
-		log_info("stopping daemon", LF_STR("daemon", d->cfg.name), LF_INT("token", d->token),
-			 LF_INT("child", d->pid), LF_STR("reason", why));
+		log_info("stopping daemon", LF_STR("daemon", d->cfg.name),
+		         LF_INT("token", d->token), LF_INT("child", d->pid), LF_STR("reason", why));
 		daemon_signal(d, SIGTERM);
 	}
 	ev_timer_stop(loop, &d->checkin_w);
@@ -294,7 +298,8 @@ static void daemon_drop_lease(struct daemon *d, bool lost, double grace)
 	ev_timer_stop(d->set->loop, &d->lease_w);
 	ev_timer_stop(d->set->loop, &d->fence_w);
 	if (d->pid > 0) {
-		daemon_stop_child(d, NEXT_CONTEND, grace, lost ? "lease lost" : "lease not renewed");
+		daemon_stop_child(d, NEXT_CONTEND, grace,
+		                  lost ? "lease lost" : "lease not renewed");
 	} else if (d->state == DS_BACKOFF) {
 		ev_timer_stop(d->set->loop, &d->child_w);
 		if (!lost)
@@ -313,8 +318,8 @@ static void daemon_on_fence(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	double kill_in = d->lease_ok + d->set->cfg->daemon_ttl * 2 / 3 - util_now_mono();
 	log_warn("daemon lease not renewed in time; stopping the daemon",
-		 LF_STR("daemon", d->cfg.name), LF_INT("token", d->token),
-		 LF_DBL("kill_in", kill_in > 0 ? kill_in : 0));
+	         LF_STR("daemon", d->cfg.name), LF_INT("token", d->token),
+	         LF_DBL("kill_in", kill_in > 0 ? kill_in : 0));
 	if (kill_in > d->cfg.stop_timeout)
 		kill_in = d->cfg.stop_timeout;
 	daemon_drop_lease(d, false, kill_in);
@@ -330,13 +335,13 @@ static void daemon_on_renewed(struct rds_reply *x, void *priv)
 		return; /* given up meanwhile, or no answer: the fence decides */
 	if (rds_type(x) == RDS_ERR) {
 		log_warn("daemon lease renewal failed", LF_STR("daemon", d->cfg.name),
-			 LF_STR("error", rds_str(x, NULL)));
+		         LF_STR("error", rds_str(x, NULL)));
 	} else if (rds_type(x) == RDS_INT && rds_int(x) == d->token) {
 		d->lease_ok = d->lease_sent;
 		daemon_arm_fence(d);
 	} else {
-		log_warn("daemon lease lost", LF_STR("daemon", d->cfg.name), LF_INT("token", d->token),
-			 LF_STR("reason", "another node holds it"));
+		log_warn("daemon lease lost", LF_STR("daemon", d->cfg.name),
+		         LF_INT("token", d->token), LF_STR("reason", "another node holds it"));
 		daemon_drop_lease(d, true, 0.0);
 	}
 }
@@ -350,10 +355,10 @@ static void daemon_on_acquired(struct rds_reply *x, void *priv)
 	long long r = x && rds_type(x) == RDS_INT ? rds_int(x) : 0;
 	if (x && rds_type(x) == RDS_ERR)
 		log_warn("daemon lease call failed", LF_STR("daemon", d->cfg.name),
-			 LF_STR("error", rds_str(x, NULL)));
+		         LF_STR("error", rds_str(x, NULL)));
 	if (r == -2 && !d->cooling)
 		log_info("daemon in cooldown on this node; not contending",
-			 LF_STR("daemon", d->cfg.name));
+		         LF_STR("daemon", d->cfg.name));
 	d->cooling = r == -2;
 	if (r > 0) {
 		d->token = r;
@@ -362,7 +367,8 @@ static void daemon_on_acquired(struct rds_reply *x, void *priv)
 			daemon_release(d, false);
 			return;
 		}
-		log_info("daemon lease acquired", LF_STR("daemon", d->cfg.name), LF_INT("token", r));
+		log_info("daemon lease acquired", LF_STR("daemon", d->cfg.name),
+		         LF_INT("token", r));
 		daemon_arm_fence(d);
 		daemon_spawn(d);
 	}
@@ -378,7 +384,7 @@ static void daemon_on_lease_timer(struct ev_loop *loop, ev_timer *t, int revents
 		bool renew = d->token > 0;
 		d->lease_sent = util_now_mono();
 		d->lease_busy = !daemon_lease_call(d, renew ? "renew" : "acquire", d->token,
-						   renew ? daemon_on_renewed : daemon_on_acquired);
+		                                   renew ? daemon_on_renewed : daemon_on_acquired);
 	}
 	daemon_arm_lease(d);
 }
@@ -420,8 +426,8 @@ static void daemon_on_checkin_timeout(struct ev_loop *loop, ev_timer *t, int rev
 	if (d->state != DS_RUNNING)
 		return;
 	log_warn("daemon hung: no check-in in time", LF_STR("daemon", d->cfg.name),
-		 LF_INT("token", d->token), LF_INT("child", d->pid),
-		 LF_DBL("checkin_timeout", d->cfg.checkin_timeout));
+	         LF_INT("token", d->token), LF_INT("child", d->pid),
+	         LF_DBL("checkin_timeout", d->cfg.checkin_timeout));
 	d->failed = true;
 	daemon_stop_child(d, NEXT_RESTART, d->cfg.stop_timeout, "hung");
 }
@@ -443,25 +449,27 @@ static int daemon_run_plugin(struct daemon *d, int wfd)
 	int rc = CONFIG_EXIT_CONFIG;
 
 	if (!ps && !(ps = own = plugin_set_load(set->cfg->plugins, set->cfg->nplugins, err,
-						   sizeof(err)))) {
-		log_error("cannot load plugins", LF_STR("daemon", d->cfg.name), LF_STR("error", err));
+	                                        sizeof(err)))) {
+		log_error("cannot load plugins", LF_STR("daemon", d->cfg.name),
+		          LF_STR("error", err));
 		return rc;
 	}
 	forq_daemon_fn fn = plugin_set_find_daemon(ps, d->cfg.plugin, &user);
 	if (!fn) {
 		log_error("no plugin registered this daemon entry", LF_STR("daemon", d->cfg.name),
-			  LF_STR("entry", d->cfg.plugin));
+		          LF_STR("entry", d->cfg.plugin));
 		goto out;
 	}
 	if (plugin_set_after_fork(ps, err, sizeof(err))) {
-		log_error("cannot start daemon", LF_STR("daemon", d->cfg.name), LF_STR("error", err));
+		log_error("cannot start daemon", LF_STR("daemon", d->cfg.name),
+		          LF_STR("error", err));
 		goto out;
 	}
 	if (wfd >= 0)
 		fcntl(wfd, F_SETFL, O_NONBLOCK); /* a check-in never blocks the daemon */
 	plugin_set_checkin_fd(ps, wfd);
 	forq_daemon info = {sizeof(info), d->cfg.name, d->cfg.plugin, daemon_scope_name(&d->cfg),
-			    d->token};
+	                    d->token};
 	rc = fn(&info, user);
 	rc = rc == FORQ_OK ? 0 : rc > 0 && rc < 256 ? rc : 1;
 out:
@@ -481,7 +489,7 @@ static int daemon_run_exec(struct daemon *d, int wfd)
 	closefrom(wfd >= 0 ? DAEMON_CHECKIN_FD + 1 : DAEMON_CHECKIN_FD);
 	execvp(d->cfg.argv[0], d->cfg.argv);
 	log_error("cannot run daemon", LF_STR("daemon", d->cfg.name),
-		  LF_STR("program", d->cfg.argv[0]), LF_ERRNO());
+	          LF_STR("program", d->cfg.argv[0]), LF_ERRNO());
 	return 127;
 }
 
@@ -534,7 +542,8 @@ static void daemon_spawn(struct daemon *d)
 
 	if (d->cfg.checkin_timeout > 0) {
 		if (pipe2(fds, O_CLOEXEC)) {
-			log_error("pipe failed; will retry", LF_STR("daemon", d->cfg.name), LF_ERRNO());
+			log_error("pipe failed; will retry", LF_STR("daemon", d->cfg.name),
+			          LF_ERRNO());
 			daemon_schedule_restart(d, BACKOFF_RESPAWN_MIN);
 			return;
 		}
@@ -567,7 +576,7 @@ static void daemon_spawn(struct daemon *d)
 		ev_timer_start(set->loop, &d->checkin_w);
 	}
 	log_info("daemon started", LF_STR("daemon", d->cfg.name), LF_INT("token", d->token),
-		 LF_INT("child", d->pid), LF_STR("scope", daemon_scope_name(&d->cfg)));
+	         LF_INT("child", d->pid), LF_STR("scope", daemon_scope_name(&d->cfg)));
 }
 
 static void daemon_on_child_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -577,7 +586,7 @@ static void daemon_on_child_timer(struct ev_loop *loop, ev_timer *t, int revents
 	(void)revents;
 	if (d->state == DS_STOPPING && d->pid > 0) {
 		log_warn("killing daemon that did not stop in time", LF_STR("daemon", d->cfg.name),
-			 LF_INT("token", d->token), LF_INT("child", d->pid));
+		         LF_INT("token", d->token), LF_INT("child", d->pid));
 		daemon_signal(d, SIGKILL);
 	} else if (d->state == DS_BACKOFF && daemon_is_wanted(d)) {
 		if (daemon_is_cluster(d) && d->token <= 0) {
@@ -609,9 +618,9 @@ static void daemon_after_failure(struct daemon *d, double lifetime)
 	bool loop = daemon_count_failure(d, lifetime);
 	if (loop && daemon_is_cluster(d)) {
 		log_warn("daemon crash loop; handing it to another node",
-			 LF_STR("daemon", d->cfg.name), LF_INT("token", d->token),
-			 LF_INT("failures", DAEMON_CRASH_LOOP_FAILURES),
-			 LF_INT("cooldown", DAEMON_COOLDOWN));
+		         LF_STR("daemon", d->cfg.name), LF_INT("token", d->token),
+		         LF_INT("failures", DAEMON_CRASH_LOOP_FAILURES),
+		         LF_INT("cooldown", DAEMON_COOLDOWN));
 		daemon_release(d, true);
 		d->nfails = d->quick = 0;
 		d->state = DS_WAITING;
@@ -626,7 +635,7 @@ static void daemon_after_failure(struct daemon *d, double lifetime)
 	}
 	double delay = backoff_respawn_delay(d->quick, util_random());
 	log_warn("daemon restart delayed", LF_STR("daemon", d->cfg.name), LF_INT("token", d->token),
-		 LF_INT("failures", d->quick), LF_DBL("delay", delay), LF_BOOL("crash_loop", loop));
+	         LF_INT("failures", d->quick), LF_DBL("delay", delay), LF_BOOL("crash_loop", loop));
 	daemon_schedule_restart(d, delay);
 }
 
@@ -737,9 +746,9 @@ static struct daemon *daemon_new(struct daemon_set *set, const struct config_dae
 	return d;
 }
 
-struct daemon_set *daemon_set_new(struct ev_loop *loop, struct rds_async *rds,
-				  const char *identity, const struct config *cfg,
-				  struct plugin_set *plugins, daemon_forget_fn forget, void *priv)
+struct daemon_set *daemon_set_new(struct ev_loop *loop, struct rds_async *rds, const char *identity,
+                                  const struct config *cfg, struct plugin_set *plugins,
+                                  daemon_forget_fn forget, void *priv)
 {
 	struct daemon_set *set = xcalloc(1, sizeof(*set));
 	set->loop = loop;
@@ -768,15 +777,16 @@ void daemon_set_free(struct daemon_set *set)
 }
 
 int daemon_set_check(const struct config *cfg, const struct plugin_set *plugins, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	void *user;
 	for (size_t i = 0; i < cfg->ndaemons; i++) {
 		const struct config_daemon *c = &cfg->daemons[i];
 		if (c->plugin && !plugin_set_find_daemon(plugins, c->plugin, &user)) {
-			util_seterr(err, errlen,
-				    "%s:%d: [daemon \"%s\"]: no plugin registered the daemon entry '%s'",
-				    cfg->path ? cfg->path : "(config)", c->line, c->name, c->plugin);
+			util_seterr(
+			    err, errlen,
+			    "%s:%d: [daemon \"%s\"]: no plugin registered the daemon entry '%s'",
+			    cfg->path ? cfg->path : "(config)", c->line, c->name, c->plugin);
 			return -1;
 		}
 	}
@@ -814,7 +824,8 @@ void daemon_set_kill(struct daemon_set *set)
 {
 	for (struct daemon *d = set->list; d; d = d->next)
 		if (d->pid > 0) {
-			log_warn("killing daemon", LF_STR("daemon", d->cfg.name), LF_INT("child", d->pid));
+			log_warn("killing daemon", LF_STR("daemon", d->cfg.name),
+			         LF_INT("child", d->pid));
 			daemon_signal(d, SIGKILL);
 		}
 }
@@ -875,10 +886,11 @@ void daemon_set_reconfigure(struct daemon_set *set, const struct config *cfg)
 		const struct config_daemon *c = find_section(cfg, d->cfg.name);
 		next = d->next;
 		if (!c) {
-			log_info("daemon removed from the configuration", LF_STR("daemon", d->cfg.name));
+			log_info("daemon removed from the configuration",
+			         LF_STR("daemon", d->cfg.name));
 			daemon_wind_down(d, NEXT_REMOVE, "removed");
 		} else if (!section_equal(&d->cfg, c) ||
-			   (d->pending && !section_equal(d->pending, c))) {
+		           (d->pending && !section_equal(d->pending, c))) {
 			log_info("daemon configuration changed", LF_STR("daemon", d->cfg.name));
 			daemon_change(d, c);
 		}
@@ -889,7 +901,7 @@ void daemon_set_reconfigure(struct daemon_set *set, const struct config *cfg)
 			known |= !strcmp(d->cfg.name, cfg->daemons[i].name);
 		if (!known) {
 			log_info("daemon added to the configuration",
-				 LF_STR("daemon", cfg->daemons[i].name));
+			         LF_STR("daemon", cfg->daemons[i].name));
 			daemon_begin(daemon_new(set, &cfg->daemons[i]));
 		}
 	}
@@ -901,12 +913,12 @@ void daemon_set_dump(const struct daemon_set *set)
 	double now = util_now_mono();
 	for (const struct daemon *d = set->list; d; d = d->next)
 		log_info("daemon", LF_STR("daemon", d->cfg.name),
-			 LF_STR("scope", daemon_scope_name(&d->cfg)),
-			 LF_STR("state", d->cooling && d->state == DS_WAITING ? "cooldown"
-										 : names[d->state]),
-			 LF_INT("child", d->pid), LF_INT("token", d->token),
-			 LF_INT("restarts", d->restarts),
-			 LF_DBL("uptime", d->pid > 0 ? now - d->started : 0.0));
+		         LF_STR("scope", daemon_scope_name(&d->cfg)),
+		         LF_STR("state", d->cooling && d->state == DS_WAITING ? "cooldown"
+		                                                              : names[d->state]),
+		         LF_INT("child", d->pid), LF_INT("token", d->token),
+		         LF_INT("restarts", d->restarts),
+		         LF_DBL("uptime", d->pid > 0 ? now - d->started : 0.0));
 }
 
 void daemon_set_close_fds(struct daemon_set *set)

@@ -31,15 +31,15 @@ typedef void (*daemon_forget_fn)(void *priv);
 /* cfg and plugins (loaded by the master with --prefork, else NULL) are
  * borrowed and must outlive the set or be replaced by
  * daemon_set_reconfigure. Nothing starts before daemon_set_start. */
-struct daemon_set *daemon_set_new(struct ev_loop *loop, struct rds_async *rds,
-				  const char *identity, const struct config *cfg,
-				  struct plugin_set *plugins, daemon_forget_fn forget, void *priv);
+struct daemon_set *daemon_set_new(struct ev_loop *loop, struct rds_async *rds, const char *identity,
+                                  const struct config *cfg, struct plugin_set *plugins,
+                                  daemon_forget_fn forget, void *priv);
 void daemon_set_free(struct daemon_set *set);
 
 /* 0 when every plugin daemon names an entry some plugin registered; else -1
  * with a message in err. Only meaningful with plugins loaded (prefork). */
 int daemon_set_check(const struct config *cfg, const struct plugin_set *plugins, char *err,
-		     size_t errlen);
+                     size_t errlen);
 
 /* Starts node daemons and contention for cluster daemons. */
 void daemon_set_start(struct daemon_set *set);
