@@ -14,8 +14,9 @@
  * worker, and the job is recovered by forq.
  *
  * Compatibility: a plugin is loaded only when its FORQ_PLUGIN_API version
- * equals FORQ_API_VERSION. Members are only ever appended to forq_host and
- * forq_job; check `size` before using a member newer than your version.
+ * equals FORQ_API_VERSION. Members are only ever appended to forq_host,
+ * forq_job and forq_daemon; check `size` (FORQ_HOST_HAS) before using a
+ * member newer than your version (register_daemon and checkin are such).
  */
 #ifndef FORQ_H
 #define FORQ_H
@@ -73,6 +74,24 @@ typedef int (*forq_hook_fn)(forq_host *host, void *user);
 /* Runs when the plugin is unloaded at process exit. */
 typedef void (*forq_fini_fn)(void *user);
 
+/* The daemon being run (a [daemon] section with `plugin = <entry>`). Every
+ * pointer is valid for the whole daemon call. */
+typedef struct forq_daemon {
+	size_t size;       /* sizeof(forq_daemon) as forq built it */
+	const char *name;  /* the section's name: [daemon "name"] */
+	const char *entry; /* the entry point it names (register_daemon) */
+	const char *scope; /* "cluster" or "node" */
+	long long token;   /* cluster: the lease's fencing token (also in
+			    * FORQ_DAEMON_TOKEN); node: 0 */
+} forq_daemon;
+
+/* Runs in a child process of the master until it returns; the return value
+ * is that child's exit status (FORQ_OK = 0, FORQ_FAIL = 1, or 1..255). The
+ * daemon is then restarted with backoff, as for any exit forq did not ask
+ * for. SIGTERM asks it to stop (default action: die); install a handler to
+ * stop gracefully within stop_timeout. */
+typedef int (*forq_daemon_fn)(const forq_daemon *daemon, void *user);
+
 /* What forq offers a plugin. Valid for the life of the process. */
 struct forq_host {
 	unsigned api_version; /* FORQ_API_VERSION of the running forq */
@@ -87,7 +106,20 @@ struct forq_host {
 	/* Logs through forq's logger (text or JSON, with role and pid). */
 	void (*log)(forq_host *host, int level, const char *message);
 	void *forq_private;
+	/* ---- appended later within API version 1: check FORQ_HOST_HAS ---- */
+	/* Registers fn as the daemon entry point `entry`, named by [daemon]
+	 * sections with `plugin = entry`; FORQ_FAIL if the entry is taken. */
+	int (*register_daemon)(forq_host *host, const char *entry, forq_daemon_fn fn,
+			       void *user);
+	/* From inside a daemon: one check-in (see checkin_timeout). A no-op
+	 * anywhere else. Cheap (one write of one byte); call it freely. */
+	void (*checkin)(forq_host *host);
 };
+
+/* true when the running forq's host table has `member` (older forq builds
+ * of the same API version have a shorter table). */
+#define FORQ_HOST_HAS(host, member)                                                                \
+	(offsetof(forq_host, member) + sizeof((host)->member) <= (host)->size)
 
 /* Exported even when a plugin builds with -fvisibility=hidden. */
 #define FORQ_EXPORT __attribute__((visibility("default")))
@@ -112,6 +144,13 @@ static inline int forq_error_set(forq_error *err, const char *error_class, const
 	vsnprintf(err->error_message, sizeof(err->error_message), fmt, ap);
 	va_end(ap);
 	return FORQ_FAIL;
+}
+
+/* Convenience for daemons: check in if this forq supports check-ins. */
+static inline void forq_checkin(forq_host *host)
+{
+	if (FORQ_HOST_HAS(host, checkin) && host->checkin)
+		host->checkin(host);
 }
 
 #ifdef __cplusplus

@@ -18,6 +18,7 @@
 #include "backoff.h"
 #include "cpus.h"
 #include "cron.h"
+#include "daemon.h"
 #include "ident.h"
 #include "job.h"
 #include "leader.h"
@@ -102,6 +103,7 @@ struct master {
 	struct sweep *sweep;
 	struct leader *leader;
 	struct cron *cron;
+	struct daemon_set *daemons;
 	ev_timer beat_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
@@ -292,6 +294,7 @@ static void master_check_fail_fast(struct master *m)
 	}
 	m->state = M_STOPPING;
 	leader_resign(m->leader);
+	daemon_set_stop(m->daemons);
 	master_signal_children(m, SIGTERM);
 	ev_timer_stop(m->loop, &m->kill_w);
 	ev_timer_set(&m->kill_w, FAST_STOP_GRACE, 0.0);
@@ -373,6 +376,8 @@ static void master_reap(struct master *m)
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct child *c = master_find_child(m, pid);
+		if (!c && daemon_set_reap(m->daemons, pid, status))
+			continue;
 		if (!c) {
 			/* An orphan we inherited as PID 1 or subreaper: reaped, never
 			 * mistaken for a worker. */
@@ -398,21 +403,29 @@ struct spawn_ctx {
 	int ready_wfd;
 };
 
-/* In the child: drop everything of the master's that must not live on,
- * then become a worker. Signals are blocked until the worker's loop owns
- * them. */
-static int master_child_main(void *arg)
+/* In a child (worker or daemon): drop everything of the master's that must
+ * not live on. */
+static void master_forget_in_child(void *priv)
 {
-	struct spawn_ctx *x = arg;
-	struct master *m = x->m;
+	struct master *m = priv;
 	for (struct child *c = m->children; c; c = c->next)
 		if (c->ready_fd >= 0)
 			close(c->ready_fd);
+	daemon_set_close_fds(m->daemons);
 	for (size_t i = 0; i < ARRAY_SIZE(m->sigs); i++)
 		ev_signal_stop(m->loop, &m->sigs[i]);
 	ev_loop_destroy(m->loop); /* closes our copy of the epoll and wakeup fds */
 	rds_async_forget(m->rds);  /* closes our copy of the master's socket */
 	m->loop = NULL;
+}
+
+/* In the child: become a worker. Signals are blocked until the worker's
+ * loop owns them. */
+static int master_child_main(void *arg)
+{
+	struct spawn_ctx *x = arg;
+	struct master *m = x->m;
+	master_forget_in_child(m);
 	struct worker_args wa = {
 		.cfg = m->cfg,
 		.redis = &m->url,
@@ -604,6 +617,7 @@ static void master_reload(struct master *m)
 	config_free(m->cfg);
 	m->cfg = nc;
 	registry_reconfigure(m->reg, nc);
+	daemon_set_reconfigure(m->daemons, nc);
 	if (m->state != M_RUNNING) {
 		m->target = nc->processes;
 		return;
@@ -623,6 +637,7 @@ static void master_stop(struct master *m, int signum)
 		double grace = m->cfg->shutdown_timeout + HARD_KILL_GRACE;
 		m->state = M_STOPPING;
 		leader_resign(m->leader);
+		daemon_set_stop(m->daemons);
 		log_info("graceful stop", LF_STR("signal", sigabbrev_np(signum)),
 			 LF_INT("workers", master_count_children(m, false)),
 			 LF_DBL("kill_after", grace));
@@ -641,6 +656,7 @@ static void master_stop(struct master *m, int signum)
 	} else {
 		log_warn("immediate stop", LF_STR("signal", sigabbrev_np(signum)));
 		master_kill_children(m);
+		daemon_set_kill(m->daemons);
 		return;
 	}
 	master_update_title(m);
@@ -660,6 +676,7 @@ static void master_quiet(struct master *m, int signum)
 	for (int i = 0; i < CONFIG_PROCESSES_MAX; i++)
 		ev_timer_stop(m->loop, &m->slots[i].respawn_w);
 	leader_resign(m->leader); /* another node takes over within about a second */
+	daemon_set_quiet(m->daemons);
 	poller_stop(m->poller); /* Sidekiq's quiet stops its poller too */
 	registry_beat(m->reg);  /* show quiet in the Web UI now, not in 5 s */
 	master_signal_children(m, SIGTSTP);
@@ -692,6 +709,7 @@ static void master_dump(struct master *m)
 			 LF_INT("jobs_done", cell->jobs_done), LF_INT("restarts", s->restarts),
 			 LF_DBL("uptime", now_mono - c->started));
 	}
+	daemon_set_dump(m->daemons);
 	master_signal_children(m, SIGTTIN);
 }
 
@@ -835,7 +853,7 @@ static void master_on_leave_timeout(struct ev_loop *loop, ev_timer *t, int reven
  * the last stats go out and the node leaves the registry (bounded wait). */
 static void master_maybe_finish(struct master *m)
 {
-	if (m->state != M_STOPPING || m->children || m->leaving)
+	if (m->state != M_STOPPING || m->children || m->leaving || !daemon_set_is_idle(m->daemons))
 		return;
 	if (recover_pending(m->rec) && rds_async_is_up(m->rds))
 		return; /* master_on_recovered calls us again */
@@ -880,6 +898,8 @@ static int master_start_redis(struct master *m)
 								     : m->cfg->leader_ttl / 3;
 	m->leader = leader_new(m->loop, m->rds, m->identity, m->cfg->leader_ttl, renew,
 			       master_on_leader, m);
+	m->daemons = daemon_set_new(m->loop, m->rds, m->identity, m->cfg, m->plugins,
+				    master_forget_in_child, m);
 	/* The node key must be refreshed well within its TTL. */
 	ev_timer_init(&m->beat_w, master_on_beat, beat, beat);
 	ev_timer_start(m->loop, &m->beat_w);
@@ -903,6 +923,10 @@ static int master_prepare(struct master *m)
 			return CONFIG_EXIT_CONFIG;
 		}
 		log_info("plugins preloaded", LF_INT("plugins", plugin_set_count(m->plugins)));
+		if (daemon_set_check(m->cfg, m->plugins, err, sizeof(err))) {
+			log_error("configuration error", LF_STR("error", err));
+			return CONFIG_EXIT_CONFIG;
+		}
 	}
 	if (m->cfg->pidfile) {
 		if (pidfile_write(m->cfg->pidfile, m->pid)) {
@@ -950,7 +974,8 @@ static void master_free(struct master *m)
 	recover_free(m->rec);
 	poller_free(m->poller);
 	registry_free(m->reg);
-	rds_async_free(m->rds);
+	rds_async_free(m->rds); /* may run pending daemon callbacks: the set goes after */
+	daemon_set_free(m->daemons);
 	if (m->loop)
 		ev_loop_destroy(m->loop);
 	scoreboard_destroy(&m->sb);
@@ -998,6 +1023,8 @@ int master_run(struct config *cfg, const struct cli *cli)
 		goto out;
 	for (int i = 0; i < m->target && m->state == M_RUNNING; i++)
 		master_spawn(m, &m->slots[i], false);
+	if (m->state == M_RUNNING)
+		daemon_set_start(m->daemons);
 	master_update_title(m);
 	ev_run(m->loop, 0);
 	rc = m->exit_code;

@@ -4,9 +4,11 @@
 #include "plugin.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -14,6 +16,12 @@
 struct handler {
 	char *job_class;
 	forq_handler_fn fn;
+	void *user;
+};
+
+struct daemon_entry {
+	char *entry;
+	forq_daemon_fn fn;
 	void *user;
 };
 
@@ -32,7 +40,10 @@ struct plugin_set {
 	size_t nplugins;
 	struct handler *handlers;
 	size_t nhandlers;
+	struct daemon_entry *daemons;
+	size_t ndaemons;
 	int register_failed;
+	int checkin_fd; /* in a daemon child with checkin_timeout, else -1 */
 };
 
 static int host_register(forq_host *host, const char *job_class, forq_handler_fn fn, void *user)
@@ -49,6 +60,33 @@ static int host_register(forq_host *host, const char *job_class, forq_handler_fn
 	set->handlers = xrealloc(set->handlers, (set->nhandlers + 1) * sizeof(*set->handlers));
 	set->handlers[set->nhandlers++] = (struct handler){xstrdup(job_class), fn, user};
 	return FORQ_OK;
+}
+
+static int host_register_daemon(forq_host *host, const char *entry, forq_daemon_fn fn,
+				void *user)
+{
+	struct plugin *p = (struct plugin *)host;
+	struct plugin_set *set = p->set;
+	void *ignored;
+	if (!entry || !*entry || !fn || plugin_set_find_daemon(set, entry, &ignored)) {
+		log_error("plugin registers a daemon entry twice or an empty one",
+			  LF_STR("plugin", p->path), LF_STR("entry", entry ? entry : ""));
+		set->register_failed = 1;
+		return FORQ_FAIL;
+	}
+	set->daemons = xrealloc(set->daemons, (set->ndaemons + 1) * sizeof(*set->daemons));
+	set->daemons[set->ndaemons++] = (struct daemon_entry){xstrdup(entry), fn, user};
+	return FORQ_OK;
+}
+
+/* A full pipe means the master has plenty of unread check-ins: dropping this
+ * one loses nothing. */
+static void host_checkin(forq_host *host)
+{
+	struct plugin *p = (struct plugin *)host;
+	int fd = p->set->checkin_fd;
+	if (fd >= 0 && write(fd, ".", 1) < 0 && errno != EAGAIN && errno != EINTR)
+		p->set->checkin_fd = -1; /* the master is gone */
 }
 
 static void host_set_hooks(forq_host *host, forq_hook_fn before_fork, forq_hook_fn after_fork,
@@ -77,8 +115,14 @@ static int plugin_open(struct plugin_set *set, const char *path, char *err, size
 
 	p->set = set;
 	p->path = xstrdup(path);
-	p->host = (forq_host){FORQ_API_VERSION, sizeof(forq_host), p->path, host_register,
-			      host_set_hooks, host_log, NULL};
+	p->host = (forq_host){.api_version = FORQ_API_VERSION,
+			      .size = sizeof(forq_host),
+			      .plugin_path = p->path,
+			      .register_handler = host_register,
+			      .set_hooks = host_set_hooks,
+			      .log = host_log,
+			      .register_daemon = host_register_daemon,
+			      .checkin = host_checkin};
 	/* RTLD_NOW: a missing symbol is a configuration error now, not a
 	 * crash in the middle of a job later. */
 	if (!(p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
@@ -116,6 +160,7 @@ out_free:
 struct plugin_set *plugin_set_load(char *const *paths, size_t n, char *err, size_t errlen)
 {
 	struct plugin_set *set = xcalloc(1, sizeof(*set));
+	set->checkin_fd = -1;
 	for (size_t i = 0; i < n; i++)
 		if (plugin_open(set, paths[i], err, errlen)) {
 			plugin_set_free(set);
@@ -140,6 +185,9 @@ void plugin_set_free(struct plugin_set *set)
 	for (size_t i = 0; i < set->nhandlers; i++)
 		free(set->handlers[i].job_class);
 	free(set->handlers);
+	for (size_t i = 0; i < set->ndaemons; i++)
+		free(set->daemons[i].entry);
+	free(set->daemons);
 	free(set->plugins);
 	free(set);
 }
@@ -176,6 +224,23 @@ forq_handler_fn plugin_set_find(const struct plugin_set *set, const char *job_cl
 			return set->handlers[i].fn;
 		}
 	return NULL;
+}
+
+forq_daemon_fn plugin_set_find_daemon(const struct plugin_set *set, const char *entry,
+				      void **user)
+{
+	for (size_t i = 0; set && i < set->ndaemons; i++)
+		if (!strcmp(set->daemons[i].entry, entry)) {
+			*user = set->daemons[i].user;
+			return set->daemons[i].fn;
+		}
+	return NULL;
+}
+
+void plugin_set_checkin_fd(struct plugin_set *set, int fd)
+{
+	if (set)
+		set->checkin_fd = fd;
 }
 
 size_t plugin_set_count(const struct plugin_set *set)

@@ -161,6 +161,15 @@ void process_signal_group(pid_t pid, int sig)
 		kill(pid, sig);
 }
 
+void process_die_with_parent(int sig, pid_t expected_parent)
+{
+	prctl(PR_SET_PDEATHSIG, sig);
+	/* The parent may have died before the request above: then no signal
+	 * comes, so act now. */
+	if (getppid() != expected_parent)
+		raise(sig);
+}
+
 bool process_parent_is_gone(pid_t expected_parent)
 {
 	return getppid() != expected_parent;

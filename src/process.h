@@ -30,6 +30,9 @@ void process_unblock_signals(void);
 /* Sends sig to the child's whole process group (and to pid itself in case it
  * has not yet made its group). */
 void process_signal_group(pid_t pid, int sig);
+/* In a child: sig arrives when the parent dies (also when it already has);
+ * the setting survives exec. */
+void process_die_with_parent(int sig, pid_t expected_parent);
 /* true when the process that forked us is gone. */
 bool process_parent_is_gone(pid_t expected_parent);
 /* Makes this process adopt orphaned descendants (as PID 1 does anyway). */

@@ -16,6 +16,10 @@
  *                               to the set chaos:seen and counts its runs in
  *                               the hash chaos:runs on 127.0.0.1:P, then
  *                               sleeps FORQ_TEST_RECORD_MS milliseconds
+ *   FORQ_TEST_DAEMON_FILE=F     the daemon entry "testdaemon" appends
+ *                               "start <name> <scope> <token> <pid>" to F, then
+ *                               checks in every 0.2 s through the host, adding
+ *                               "checkin <pid>" each time, until TERM kills it
  */
 #include <forq.h>
 
@@ -182,6 +186,22 @@ static int echo_run(const forq_job *job, forq_error *err, void *user)
 	return FORQ_OK;
 }
 
+static int test_daemon(const forq_daemon *d, void *user)
+{
+	forq_host *host = user;
+	const char *path = getenv("FORQ_TEST_DAEMON_FILE");
+	FILE *f = path ? fopen(path, "a") : NULL;
+	if (!f)
+		return 2;
+	setvbuf(f, NULL, _IOLBF, 0);
+	fprintf(f, "start %s %s %lld %ld\n", d->name, d->scope, d->token, (long)getpid());
+	for (;;) {
+		forq_checkin(host);
+		fprintf(f, "checkin %ld\n", (long)getpid());
+		usleep(200000);
+	}
+}
+
 int forq_plugin_init(forq_host *host)
 {
 	const char *mb = getenv("FORQ_TEST_TABLE_MB");
@@ -195,5 +215,8 @@ int forq_plugin_init(forq_host *host)
 			table[i] = (unsigned char)(i * 2654435761u >> 24);
 	}
 	host->set_hooks(host, before_fork, after_fork, fini, NULL);
+	if (FORQ_HOST_HAS(host, register_daemon) &&
+	    host->register_daemon(host, "testdaemon", test_daemon, host) != FORQ_OK)
+		return FORQ_FAIL;
 	return host->register_handler(host, "TestJob", echo_run, NULL);
 }
