@@ -509,6 +509,11 @@ static void read_fields(const struct doc *d, struct job *j)
 	j->created_at = doc_time(d, "created_at");
 	j->enqueued_at = doc_time(d, "enqueued_at");
 	j->failed_at = doc_time(d, "failed_at");
+	j->unique = doc_string(d, "forq_unique");
+	double v;
+	bool is_int;
+	if (doc_number(d, "forq_unique_ttl", &v, &is_int) && v > 0)
+		j->unique_ttl = v;
 }
 
 int job_parse(struct job *j, const char *raw, char *err, size_t errlen)
@@ -545,6 +550,7 @@ void job_free(struct job *j)
 	free(j->queue);
 	free(j->args_json);
 	free(j->retry_queue);
+	free(j->unique);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -828,4 +834,43 @@ char *job_lost_payload(const struct job *j, const char *error_message, double no
 	int count = j->has_retry_count ? j->retry_count + 1 : 0;
 	char *out = j->job_class ? failure_text(j, &f, count) : NULL;
 	return out ? out : job_dead_raw(j->raw);
+}
+
+/* Integers stay integers ("1", not "1.0"); only numbers beyond 64 bits,
+ * which jansson refuses as integers, are read as reals. */
+static json_t *load_args(const char *args_json)
+{
+	json_t *a = json_loads(args_json, JSON_ALLOW_NUL, NULL);
+	if (!a)
+		a = json_loads(args_json, LOAD_FLAGS, NULL);
+	if (a && !json_is_array(a)) {
+		json_decref(a);
+		a = NULL;
+	}
+	return a;
+}
+
+char *job_lock_string(const char *job_class, const char *queue, const char *args_json,
+		      const int *positions, size_t npositions)
+{
+	json_t *a = args_json ? load_args(args_json) : NULL;
+	if (!a)
+		return NULL;
+	json_t *v = a;
+	if (npositions) {
+		v = json_array();
+		for (size_t i = 0; i < npositions; i++) {
+			json_t *e = positions[i] >= 0 ? json_array_get(a, (size_t)positions[i]) : NULL;
+			json_array_append(v, e ? e : json_null());
+		}
+	}
+	char *canon = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	if (!canon)
+		abort(); /* only on OOM */
+	char *out = xasprintf("%s\n%s\n%s", job_class, queue, canon);
+	free(canon);
+	if (v != a)
+		json_decref(v);
+	json_decref(a);
+	return out;
 }

@@ -37,6 +37,8 @@ struct job {
 	double created_at, enqueued_at; /* seconds; ms (8.x ints) converted; 0 if absent */
 	double retry_for; /* seconds, 0 when absent */
 	double failed_at; /* seconds, 0 when absent */
+	char *unique;     /* "forq_unique": a lock type forq stamped, or NULL */
+	double unique_ttl;/* "forq_unique_ttl" seconds, 0 when absent */
 };
 
 /* Parses raw (NUL-terminated). Returns 0, or -1 with a reason in err such as
@@ -118,6 +120,15 @@ char *job_json_quote(const char *s);
  * (NULL if absent or not a string; caller frees), or a number (0, or -1). */
 char *job_json_get_string(const char *json, const char *key);
 int job_json_get_number(const char *json, const char *key, double *out);
+
+/* The string a unique lock covers (DESIGN.md section 6.3):
+ * class "\n" queue "\n" canonical JSON of args, where canonical is compact
+ * with object keys sorted. With npositions > 0 only those positions of args
+ * count, as a JSON array in the listed order (a missing position is null).
+ * Redis keys use its SHA-1 (computed in Lua). NULL when args_json is not a
+ * JSON array; caller frees. */
+char *job_lock_string(const char *job_class, const char *queue, const char *args_json,
+		      const int *positions, size_t npositions);
 
 /* Reads "queue" of a payload cheaply (for requeues); NULL if none. Caller frees. */
 char *job_peek_queue(const char *raw);

@@ -941,6 +941,74 @@ START_TEST(test_work_entry)
 }
 END_TEST
 
+START_TEST(test_lock_string_canonical)
+{
+	char *a = job_lock_string("C", "q", "[{\"b\":1,\"a\":[2, {\"z\":0,\"y\":\"x\"}]}, 3]", NULL, 0);
+	char *b = job_lock_string("C", "q", "[ {\"a\":[2,{\"y\":\"x\",\"z\":0}], \"b\":1},3 ]", NULL, 0);
+	ck_assert_str_eq(a, "C\nq\n[{\"a\":[2,{\"y\":\"x\",\"z\":0}],\"b\":1},3]");
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	a = job_lock_string("C", "default", "[]", NULL, 0);
+	ck_assert_str_eq(a, "C\ndefault\n[]");
+	free(a);
+	/* integers stay integers; beyond 64 bits they are still accepted */
+	a = job_lock_string("C", "q", "[1, 1.5, \"\\u00e9\", null, true]", NULL, 0);
+	ck_assert_str_eq(a, "C\nq\n[1,1.5,\"\xc3\xa9\",null,true]");
+	free(a);
+	a = job_lock_string("C", "q", "[123456789012345678901234567890]", NULL, 0);
+	ck_assert_ptr_nonnull(a);
+	free(a);
+	/* another queue or class is another lock */
+	a = job_lock_string("C", "q1", "[1]", NULL, 0);
+	b = job_lock_string("C", "q2", "[1]", NULL, 0);
+	ck_assert_str_ne(a, b);
+	free(a);
+	free(b);
+}
+END_TEST
+
+START_TEST(test_lock_string_positions)
+{
+	int pos[] = {2, 0};
+	char *a = job_lock_string("C", "q", "[\"a\", \"ignored\", {\"k\":1}]", pos, 2);
+	char *b = job_lock_string("C", "q", "[\"a\", \"other\", {\"k\":1}, 99]", pos, 2);
+	ck_assert_str_eq(a, "C\nq\n[{\"k\":1},\"a\"]");
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	int far[] = {0, 5};
+	a = job_lock_string("C", "q", "[7]", far, 2);
+	ck_assert_str_eq(a, "C\nq\n[7,null]");
+	free(a);
+}
+END_TEST
+
+START_TEST(test_lock_string_not_an_array)
+{
+	ck_assert_ptr_null(job_lock_string("C", "q", "{\"a\":1}", NULL, 0));
+	ck_assert_ptr_null(job_lock_string("C", "q", "\"x\"", NULL, 0));
+	ck_assert_ptr_null(job_lock_string("C", "q", "[1,", NULL, 0));
+	ck_assert_ptr_null(job_lock_string("C", "q", NULL, NULL, 0));
+}
+END_TEST
+
+START_TEST(test_parse_forq_unique)
+{
+	struct job j;
+	ck_assert_int_eq(job_parse(&j, "{\"class\":\"C\",\"args\":[],\"jid\":\"j\","
+				       "\"forq_unique\":\"until_executed\",\"forq_unique_ttl\":90}",
+				   err, sizeof(err)), 0);
+	ck_assert_str_eq(j.unique, "until_executed");
+	ck_assert(j.unique_ttl == 90);
+	job_free(&j);
+	ck_assert_int_eq(job_parse(&j, "{\"class\":\"C\",\"args\":[]}", err, sizeof(err)), 0);
+	ck_assert_ptr_null(j.unique);
+	ck_assert(j.unique_ttl == 0);
+	job_free(&j);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
 	Suite *s = suite_create("job");
@@ -980,6 +1048,13 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_build_options);
 	tcase_add_test(tc, test_build_validation);
 	tcase_add_test(tc, test_work_entry);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("unique");
+	tcase_add_test(tc, test_lock_string_canonical);
+	tcase_add_test(tc, test_lock_string_positions);
+	tcase_add_test(tc, test_lock_string_not_an_array);
+	tcase_add_test(tc, test_parse_forq_unique);
 	suite_add_tcase(s, tc);
 	return s;
 }
