@@ -231,3 +231,22 @@ def test_requeue_at_stop_keeps_the_lock(forq, redis_server, tmpdir_path):
     assert r.llen("queue:default") == 1
     assert r.get(key) == jid and r.ttl(key) > 500
     assert not push2(redis_server, "St", "[]")[0]
+
+
+def test_worker_killed_mid_job_keeps_the_lock_for_the_requeued_job(forq, redis_server,
+                                                                   tmpdir_path):
+    marks = os.path.join(tmpdir_path, "marks")
+    h = handler(tmpdir_path, "k.sh", f'echo x >> {marks}\n'
+                f'if [ "$(wc -l < {marks})" -ge 2 ]; then exit 0; else sleep 30; fi\n')
+    r = rconn(redis_server)
+    f = forq(config=config(redis_server, tmpdir_path,
+                           f'[job "K"]\nexec = {h}\nunique = until_executed\nunique_ttl = 900\n'))
+    workers = f.wait_workers(1)
+    jid, _ = push2(redis_server, "K", "[]")
+    key = lock_key("K", [])
+    wait_until(lambda: os.path.exists(marks), 10, what="job running")
+    assert 0 < r.ttl(key) <= 30
+    os.kill(workers[0][0], signal.SIGKILL)
+    f.wait_log(f"job done.* jid={jid}", timeout=15)   # the same job ran again, not a duplicate
+    assert not f.lines("duplicate unique job dropped")
+    wait_until(lambda: not r.exists(key), 5, what="released after success")
