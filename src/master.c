@@ -31,8 +31,8 @@
 #include "recover.h"
 #include "registry.h"
 #include "scoreboard.h"
-#include "unique.h"
 #include "sweep.h"
+#include "unique.h"
 #include "util.h"
 #include "worker.h"
 
