@@ -15,6 +15,7 @@
 #include "job.h"
 #include "keys.h"
 #include "rds.h"
+#include "unique.h"
 #include "util.h"
 
 #define CLIENT_TIMEOUT 5.0
@@ -152,6 +153,42 @@ out_usage:
 	return -1;
 }
 
+/* A class whose unique lock is taken at enqueue is pushed only together
+ * with its lock (unique_push.lua). 1 when this path applied (*rc set: 0
+ * pushed or refused as a duplicate, 1 Redis error), 0 when the job has no
+ * such lock. A refused push prints why on stderr and exits 0, as Sidekiq's
+ * client returns nil for a rejected unique push. */
+static int client_push_locked(struct client *c, const struct push_opts *o, const char *payload,
+			      double now, bool scheduled, int *rc)
+{
+	struct job j;
+	struct unique_lock lk;
+	char err[512], holder[128];
+	int applied = 0;
+	if (job_parse(&j, payload, err, sizeof(err)) || !unique_lock_of(c->cfg, &j, o->queue, &lk))
+		goto out_job;
+	if (!unique_locks_at_push(lk.type))
+		goto out_lock;
+	applied = 1;
+	double delay = scheduled ? o->at - now : 0;
+	int got = unique_push(c->r, &lk, j.jid, payload, o->queue, scheduled ? o->at : 0,
+			      lk.ttl + delay, holder, sizeof(holder), err, sizeof(err));
+	*rc = got < 0;
+	if (got < 0)
+		fprintf(stderr, "forq: push: %s\n", err);
+	else if (got == 0)
+		fprintf(stderr, "forq: not pushed: %s job with these arguments is already "
+			"queued or running (%s lock held by jid %s)\n", j.job_class,
+			config_unique_name(lk.type), holder);
+	else
+		printf("%s\n", j.jid);
+out_lock:
+	unique_lock_free(&lk);
+out_job:
+	job_free(&j);
+	return applied;
+}
+
 static int client_push(int argc, char **argv)
 {
 	struct client c = {0};
@@ -178,6 +215,8 @@ static int client_push(int argc, char **argv)
 		return 64;
 	}
 	if ((rc = client_connect(&c)))
+		goto out;
+	if (client_push_locked(&c, &o, payload, now, scheduled, &rc))
 		goto out;
 	struct rds_reply *x;
 	if (scheduled) {

@@ -399,12 +399,25 @@ static bool entry_name_is_valid(const char *s)
  * entry is compiled (cron.c); here they are kept as text. */
 static int cron_set(struct config_cron *e, const char *key, const char *v, char *err, size_t n)
 {
-	char **dst = NULL;
-	if (!strcmp(key, "schedule"))
+	char **dst = NULL, why[256];
+	if (!strcmp(key, "schedule")) {
+		/* checked here too so that the error names this line */
+		struct cronexpr *x = cronexpr_parse(v, why, sizeof(why));
+		if (!x) {
+			util_seterr(err, n, "schedule '%s': %s", v, why);
+			return -1;
+		}
+		cronexpr_free(x);
 		dst = &e->schedule;
-	else if (!strcmp(key, "timezone"))
+	} else if (!strcmp(key, "timezone")) {
+		struct tz *z = tz_load(v, why, sizeof(why));
+		if (!z) {
+			util_seterr(err, n, "timezone: %s", why);
+			return -1;
+		}
+		tz_free(z);
 		dst = &e->timezone;
-	else if (!strcmp(key, "class"))
+	} else if (!strcmp(key, "class"))
 		dst = &e->job_class;
 	else if (!strcmp(key, "args"))
 		dst = &e->args;

@@ -34,6 +34,7 @@
 #include "registry.h"
 #include "scoreboard.h"
 #include "sweep.h"
+#include "unique.h"
 #include "util.h"
 #include "worker.h"
 
@@ -104,6 +105,7 @@ struct master {
 	struct leader *leader;
 	struct cron *cron;
 	struct daemon_set *daemons;
+	struct unique *uniq; /* renews the unique-job leases of busy workers */
 	ev_timer beat_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
@@ -216,8 +218,11 @@ static void master_recover(struct master *m, struct child *c, int status)
 		mode = RECOVER_FRONT;
 	}
 	cell->pid = -1; /* reserved until recovered */
-	recover_lane(m->rec, m->identity, c->cell, true, cell->jid, mode, cause,
-		     retry >= 0 ? retry : JOB_MAX_RETRIES_DEFAULT);
+	int32_t hold = cell->lock_hold;
+	struct recover_lock lock = {hold ? cell->lock_key : NULL, hold & UNIQUE_HOLD_LOCK,
+				    cell->lock_ttl};
+	recover_lane_locked(m->rec, m->identity, c->cell, true, cell->jid, mode, cause,
+			    retry >= 0 ? retry : JOB_MAX_RETRIES_DEFAULT, &lock);
 }
 
 static void master_on_recovered(void *priv, int lane)
@@ -900,6 +905,7 @@ static int master_start_redis(struct master *m)
 			       master_on_leader, m);
 	m->daemons = daemon_set_new(m->loop, m->rds, m->identity, m->cfg, m->plugins,
 				    master_forget_in_child, m);
+	m->uniq = unique_new(m->loop, m->rds, &m->sb, m->cfg->unique_lease);
 	/* The node key must be refreshed well within its TTL. */
 	ev_timer_init(&m->beat_w, master_on_beat, beat, beat);
 	ev_timer_start(m->loop, &m->beat_w);
@@ -970,6 +976,7 @@ static void master_free(struct master *m)
 	}
 	leader_free(m->leader);
 	cron_free(m->cron);
+	unique_free(m->uniq);
 	sweep_free(m->sweep);
 	recover_free(m->rec);
 	poller_free(m->poller);

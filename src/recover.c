@@ -27,6 +27,9 @@ struct task {
 	enum step step;
 	char *current; /* payload of the job that was running, or NULL */
 	char *jid;     /* or its jid (from the scoreboard), or NULL */
+	char *lock_key; /* the unique lock it held (recover_lock), or NULL */
+	bool lock_lease;
+	double lock_ttl;
 	long long requeued, buried;
 };
 
@@ -57,6 +60,7 @@ static void task_free(struct task *t)
 	free(t->cause);
 	free(t->current);
 	free(t->jid);
+	free(t->lock_key);
 	free(t);
 }
 
@@ -149,7 +153,7 @@ static int recover_timeout(struct recover *r, struct task *t, const struct job *
 	static const char *const names[] = {"retry", "dead", "discard"};
 	enum job_outcome out;
 	double at;
-	char score[40], cutoff[40], limit[16];
+	char score[40], cutoff[40], limit[16], ttl[32];
 	char *stored = job_failure_payload(j, &f, &out, &at);
 	char *work = keys_work(t->identity), *workers = keys_workers(t->identity);
 	char *lost = keys_lost(j->jid);
@@ -158,9 +162,11 @@ static int recover_timeout(struct recover *r, struct task *t, const struct job *
 	snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
 	log_warn("job timed out in a plugin handler", LF_STR("jid", j->jid),
 		 LF_STR("class", j->job_class), LF_STR("next", names[out]));
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)((at - f.now + t->lock_ttl) * 1000.0));
 	const char *argv[] = {working, work, workers, KEY_RETRY, KEY_DEAD, lost, tid, j->raw,
-			      names[out], stored ? stored : "", score, cutoff, limit};
-	int rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_FINISH, 6, 13, argv, NULL);
+			      names[out], stored ? stored : "", score, cutoff, limit,
+			      t->lock_key ? t->lock_key : "", j->jid, t->lock_lease ? "1" : "0", ttl};
+	int rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_FINISH, 6, 17, argv, NULL);
 	free(stored);
 	free(work);
 	free(workers);
@@ -171,7 +177,7 @@ static int recover_timeout(struct recover *r, struct task *t, const struct job *
 /* Moves one job (raw) out of the list: a lost running job counts a loss. */
 static int recover_move(struct recover *r, struct task *t, const char *working, const char *raw)
 {
-	char err[256], now[40], cutoff[40], limit[16], threshold[16], ttl[16], msg[256];
+	char err[256], now[40], cutoff[40], limit[16], threshold[16], ttl[16], msg[256], lttl[32];
 	struct job j;
 	int rc;
 	bool parsed = !job_parse(&j, raw, err, sizeof(err));
@@ -196,10 +202,14 @@ static int recover_move(struct recover *r, struct task *t, const char *working, 
 	snprintf(limit, sizeof(limit), "%d", JOB_DEAD_MAX);
 	snprintf(threshold, sizeof(threshold), "%d", RECOVER_POISON_LOSSES);
 	snprintf(ttl, sizeof(ttl), "%d", RECOVER_POISON_WINDOW);
+	snprintf(lttl, sizeof(lttl), "%lld", (long long)(t->lock_ttl * 1000.0));
+	/* Only the running job can hold a lock (its start took it). */
+	bool locked = running && parsed && t->lock_key;
 	const char *argv[] = {working, KEY_QUEUES, KEY_DEAD, lost, raw, queue, KEY_QUEUE_PREFIX,
 			      count ? "back" : "front", count ? "1" : "0", threshold, ttl, dead,
-			      now, cutoff, limit};
-	rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_LOSE, 4, 15, argv, NULL);
+			      now, cutoff, limit, locked ? t->lock_key : "", locked ? j.jid : "",
+			      t->lock_lease ? "1" : "0", lttl};
+	rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_LOSE, 4, 19, argv, NULL);
 	free(dead);
 	free(lost);
 	job_free(&j);
@@ -268,7 +278,19 @@ void recover_lane(struct recover *r, const char *identity, int lane, bool own,
 		  const char *running_jid, enum recover_mode mode, const char *cause,
 		  int default_retry)
 {
+	recover_lane_locked(r, identity, lane, own, running_jid, mode, cause, default_retry, NULL);
+}
+
+void recover_lane_locked(struct recover *r, const char *identity, int lane, bool own,
+			 const char *running_jid, enum recover_mode mode, const char *cause,
+			 int default_retry, const struct recover_lock *lock)
+{
 	struct task *t = xcalloc(1, sizeof(*t));
+	if (lock && lock->key && lock->key[0]) {
+		t->lock_key = xstrdup(lock->key);
+		t->lock_lease = lock->lease;
+		t->lock_ttl = lock->ttl;
+	}
 	t->identity = xstrdup(identity);
 	t->jid = running_jid ? xstrdup(running_jid) : NULL;
 	t->step = running_jid ? STEP_NEXT : STEP_CURRENT; /* known: no Busy entry needed */

@@ -34,6 +34,19 @@ void recover_free(struct recover *r);
 void recover_lane(struct recover *r, const char *identity, int lane, bool own,
 		  const char *running_jid, enum recover_mode mode, const char *cause,
 		  int default_retry);
+/* The unique lock the running job held, from its scoreboard cell
+ * (unique.c): its <key>:run lease is released; when lease is set the lock
+ * itself (until_executed) gets ttl seconds back if the job is requeued and
+ * is released if the job goes to the dead set. */
+struct recover_lock {
+	const char *key; /* forq:unique:<sha1> */
+	bool lease;
+	double ttl;
+};
+/* recover_lane for a lane whose running job held a unique lock (NULL: none). */
+void recover_lane_locked(struct recover *r, const char *identity, int lane, bool own,
+			 const char *running_jid, enum recover_mode mode, const char *cause,
+			 int default_retry, const struct recover_lock *lock);
 /* Runs whatever waited for Redis (call when the connection is back). */
 void recover_resume(struct recover *r);
 /* Tasks still waiting or running. */

@@ -24,7 +24,7 @@ void scoreboard_destroy(struct scoreboard *sb)
 	if (sb->cells)
 		munmap(sb->cells, sb->ncells * sizeof(struct sb_cell));
 	sb->cells = NULL;
-	sb->ncells = 0;
+	sb->ncells = sb->nused = 0;
 }
 
 int scoreboard_claim(struct scoreboard *sb, pid_t pid, int slot)
@@ -36,6 +36,8 @@ int scoreboard_claim(struct scoreboard *sb, pid_t pid, int slot)
 			c->pid = pid ? pid : -1;
 			c->slot = slot;
 			c->state = SB_BOOTING;
+			if (i >= sb->nused)
+				sb->nused = i + 1;
 			return (int)i;
 		}
 	}

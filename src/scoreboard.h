@@ -23,11 +23,18 @@ struct sb_cell {
 	double last_tick;       /* monotonic, worker's last loop turn */
 	char job_class[256];
 	char jid[128];
+	/* The running job's unique-lock leases, renewed by the master
+	 * (unique.c). The worker writes lock_key and lock_ttl before setting
+	 * lock_hold and clears lock_hold first. */
+	volatile int32_t lock_hold; /* UNIQUE_HOLD_* bits, 0 = nothing to renew */
+	double lock_ttl;            /* seconds a requeued job's lock gets back */
+	char lock_key[64];          /* forq:unique:<sha1> */
 };
 
 struct scoreboard {
 	struct sb_cell *cells;
 	size_t ncells;
+	size_t nused; /* cells [0, nused) have been claimed at some time */
 };
 
 /* Maps ncells cells shared with every future child; 0 or -1 (errno). */

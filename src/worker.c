@@ -21,6 +21,7 @@
 #include "proctitle.h"
 #include "queues.h"
 #include "rds.h"
+#include "unique.h"
 #include "util.h"
 
 #define WORKER_PARENT_CHECK 1.0 /* seconds between master-alive checks */
@@ -59,6 +60,7 @@ struct worker {
 	double started;
 	bool quiet, stopping, busy, redis_down_logged;
 	bool idle; /* the last blocking fetch timed out */
+	bool any_unique; /* some class has a unique lock type */
 	int term_count;
 	double backoff;
 	struct rds *r;
@@ -413,6 +415,54 @@ static void worker_bury(struct worker *w, char *payload, const char *queue, cons
 	worker_add_outcome(w, payload, "dead", job_dead_raw(payload), util_now_wall(), NULL, queue);
 }
 
+/* A job with a unique lock type takes its lock before it runs. false: do
+ * not run it (a duplicate was dropped, a while_executing conflict went to
+ * the schedule set, or a stop came while Redis was away: given back). */
+static bool worker_lock(struct worker *w, struct unique_lock *lk, const struct job *j,
+			struct fetched *f)
+{
+	char holder[128];
+	int v = -1;
+	while (v < 0) {
+		if (w->stopping) {
+			worker_add_outcome(w, f->payload, "requeue", NULL, 0, NULL, f->queue);
+			return false;
+		}
+		if (worker_connect(w))
+			continue;
+		v = unique_start(w->r, lk, j->jid, w->k_working, f->payload, holder, sizeof(holder));
+		if (v < 0)
+			worker_disconnect(w, "unique lock");
+	}
+	if (v == UNIQUE_RUN)
+		return true;
+	log_info(v == UNIQUE_DROP ? "duplicate unique job dropped"
+				  : "unique job runs later: another one is running",
+		 LF_STR("jid", j->jid), LF_STR("class", j->job_class),
+		 LF_STR("holder", holder), LF_STR("unique", config_unique_name(lk->type)));
+	free(f->payload);
+	return false;
+}
+
+/* After the job: its outcome is written first (unique.h), then its lock
+ * released or kept. A stop while Redis is away leaves the lock to its TTL. */
+static void worker_unlock(struct worker *w, const struct unique_lock *lk, const char *jid)
+{
+	const struct outcome *o = &w->outs[w->nouts - 1];
+	const char *what = o->what;
+	double score = o->score;
+	worker_flush(w);
+	for (;;) {
+		if (!worker_connect(w)) {
+			if (!unique_end(w->r, lk, jid, what, score))
+				return;
+			worker_disconnect(w, "unique unlock");
+		}
+		if (w->stopping)
+			return;
+	}
+}
+
 /* Runs one job and adds its outcome; takes ownership of f's strings. */
 static void worker_process(struct worker *w, struct fetched *f)
 {
@@ -427,8 +477,18 @@ static void worker_process(struct worker *w, struct fetched *f)
 		job_free(&j);
 		goto out;
 	}
+	struct unique_lock lk = {0};
+	bool locked = (w->any_unique || j.unique) &&
+		      unique_lock_of(w->a->cfg, &j, j.queue[0] ? j.queue : f->queue, &lk);
+	if (locked && !worker_lock(w, &lk, &j, f)) {
+		unique_lock_free(&lk);
+		job_free(&j);
+		goto out;
+	}
 	util_strlcpy(cell->job_class, j.job_class, sizeof(cell->job_class));
 	util_strlcpy(cell->jid, j.jid, sizeof(cell->jid));
+	if (locked)
+		unique_publish(cell, &lk);
 	cell->job_started = util_now_wall();
 	w->busy = true;
 	worker_set_state(w, SB_BUSY, j.job_class);
@@ -454,7 +514,12 @@ static void worker_process(struct worker *w, struct fetched *f)
 			worker_fail(w, &j, f->queue, &res, f->payload);
 		}
 	}
+	unique_unpublish(cell);
 	cell->jid[0] = '\0'; /* nothing runs now: a death here loses no job */
+	if (locked) {
+		worker_unlock(w, &lk, j.jid);
+		unique_lock_free(&lk);
+	}
 	job_free(&j);
 out:
 	free(f->queue);
@@ -553,6 +618,8 @@ static void worker_init_keys(struct worker *w)
 	for (size_t i = 0; i < c->nqueues; i++)
 		w->k_queues[i] = keys_queue(c->queues[i].name);
 	w->order = xcalloc(c->nqueues, sizeof(*w->order));
+	for (size_t i = 0; i < c->njobs; i++)
+		w->any_unique |= c->jobs[i].unique != UNIQUE_NONE;
 }
 
 static void worker_free_keys(struct worker *w)

@@ -5,11 +5,31 @@
 -- KEYS: 1 working list, 2 queues, 3 dead, 4 forq:lost:<jid>
 -- ARGV: 1 payload, 2 queue name, 3 queue key prefix, 4 front | back,
 --       5 count a loss (1 | 0), 6 threshold, 7 counter TTL (s),
---       8 dead payload, 9 now (score), 10 dead cut-off score, 11 dead limit
+--       8 dead payload, 9 now (score), 10 dead cut-off score, 11 dead limit,
+--       optionally the unique lock the running job held (unique.c):
+--       12 forq:unique:<sha1> (its <key>:run lease is released), 13 jid,
+--       14 '1' when the lock itself is a runtime lease (until_executed: a
+--       requeue gives it back TTL 15 (ms), a dead job releases it)
 -- Returns {action, losses}: action 'requeued', 'dead' or 'gone' (someone
 -- else already took it).
 if redis.call('LREM', KEYS[1], -1, ARGV[1]) == 0 then
   return {'gone', 0}
+end
+local function unlock(dead)
+  local key, jid = ARGV[12], ARGV[13]
+  if not key or key == '' then
+    return
+  end
+  if redis.call('GET', key .. ':run') == jid then
+    redis.call('DEL', key .. ':run')
+  end
+  if ARGV[14] == '1' and redis.call('GET', key) == jid then
+    if dead then
+      redis.call('DEL', key)
+    else
+      redis.call('PEXPIRE', key, ARGV[15])
+    end
+  end
 end
 local losses = 0
 if ARGV[5] == '1' then
@@ -20,6 +40,7 @@ if ARGV[5] == '1' then
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[10])
     redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[11]))
     redis.call('DEL', KEYS[4])
+    unlock(true)
     return {'dead', losses}
   end
 end
@@ -29,4 +50,5 @@ else
   redis.call('LPUSH', ARGV[3] .. ARGV[2], ARGV[1])
 end
 redis.call('SADD', KEYS[2], ARGV[2])
+unlock(false)
 return {'requeued', losses}

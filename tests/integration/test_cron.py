@@ -128,18 +128,20 @@ def test_status_shows_leader_and_cron_ticks(forq, redis_server):
 
 def test_bad_entries_are_configuration_errors(tmpdir_path):
     cases = [
-        ('[cron "x"]\nschedule = 61 * * * *\nclass = C\n', "minute"),
-        ('[cron "x"]\nschedule = @sometimes\nclass = C\n', "macro"),
-        ('[cron "x"]\nschedule = * * * * *\nclass = C\ntimezone = Mars/Base\n', "Mars/Base"),
-        ('[cron "x"]\nschedule = * * * * *\nclass = C\ntimezone = ../../etc/passwd\n', "time zone"),
+        ('[cron "x"]\nschedule = 61 * * * *\nclass = C\n', 3, "minute"),
+        ('[cron "x"]\nschedule = @sometimes\nclass = C\n', 3, "macro"),
+        ('[cron "x"]\nschedule = * * * * *\nclass = C\ntimezone = Mars/Base\n', 5, "Mars/Base"),
+        ('[cron "x"]\nschedule = * * * * *\nclass = C\ntimezone = ../../etc/passwd\n', 5,
+         "timezone"),
+        ('[cron "x"]\nschedule = * * * * *\n', 2, "needs a class"),
     ]
-    for text, word in cases:
+    for text, line, word in cases:
         path = os.path.join(tmpdir_path, "bad.ini")
         with open(path, "w") as f:
             f.write("[forq]\n" + text)
         p = subprocess.run([FORQ, "-n", "-C", path], capture_output=True, text=True)
         assert p.returncode == 78, (text, p.stderr)
-        assert f"{path}:2" in p.stderr and word in p.stderr, (text, p.stderr)
+        assert f"{path}:{line}:" in p.stderr and word in p.stderr, (text, p.stderr)
 
 
 def test_overlap_forbid_skips_ticks_while_the_last_run_is_busy(forq, redis_server, tmpdir_path):
