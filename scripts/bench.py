@@ -9,9 +9,9 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
               SIGKILL of a whole node -> another node has its job (defaults: 30 s/10 s)
   sidekiq     Sidekiq 6.4.1 x2, plain and with reliable fetch, against forq,
               interleaved, median of 3 each (scripts/bench_sidekiq.py)
-  cluster     three nodes, default lease settings: leader failover after TERM and
-              after SIGKILL; cron firing delay after the tick (every-second
-              entry, 30 s)
+  cluster     three nodes, default lease settings: leader failover and cluster
+              daemon takeover after TERM and after SIGKILL of the holder; cron
+              firing delay after the tick (every-second entry, 30 s)
 """
 import argparse
 import json
@@ -370,23 +370,31 @@ def bench_node_death(build, tmp, rds):
             b.stop()
 
 
-def leader_of(r, nodes):
-    v = r.get("forq:leader")
+def holder_of(r, key, nodes):
+    v = r.get(key)
     if not v:
         return None
     ident = v.decode().rsplit("|", 1)[0]
     return next((n for n in nodes if f":{n.pid}:" in ident), None)
 
 
-def bench_failover(build, tmp, rds, graceful_runs=5, crash_runs=2):
+def bench_failover(build, tmp, rds, what, graceful_runs, crash_runs):
+    """what: "leader" (forq:leader) or "daemon" (forq:daemon:d, a cluster
+    daemon /bin/sleep): time from TERM/SIGKILL of the holder's master until
+    another node holds the lease."""
     r = rds.r
-    nodes = [Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp,
-                  config="[forq]\nprocesses = 1\n") for _ in range(3)]
+    r.flushall()
+    key = "forq:leader" if what == "leader" else "forq:daemon:d"
+    cfg = "[forq]\nprocesses = 1\n"
+    if what == "daemon":
+        cfg += '[daemon "d"]\nexec = /bin/sleep 100000\n'
+    nodes = [Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp, config=cfg)
+             for _ in range(3)]
     try:
         for kind, runs in (("graceful (TERM)", graceful_runs), ("crash (SIGKILL)", crash_runs)):
             took = []
             for _ in range(runs):
-                old = wait_for(lambda: leader_of(r, nodes), 60, "a leader")
+                old = wait_for(lambda: holder_of(r, key, nodes), 60, "a holder")
                 time.sleep(1)
                 t0 = time.monotonic()
                 if kind.startswith("graceful"):
@@ -394,16 +402,17 @@ def bench_failover(build, tmp, rds, graceful_runs=5, crash_runs=2):
                 else:
                     for pid in [old.pid] + children(old.pid):
                         os.kill(pid, signal.SIGKILL)
-                new = wait_for(lambda: (n := leader_of(r, nodes)) and n is not old and n, 120,
-                               "a new leader")
+                new = wait_for(lambda: (n := holder_of(r, key, nodes)) and n is not old and n,
+                               120, "a new holder")
                 took.append(time.monotonic() - t0)
                 assert new is not old
                 old.stop()
                 nodes.remove(old)
                 nodes.append(Forq(build, ["--log-level", "warn"], {"REDIS_URL": rds.url}, tmp,
-                                  config="[forq]\nprocesses = 1\n"))
-            print(f"leader failover, {kind}, leader_ttl 30 s: "
-                  + ", ".join(f"{t:.2f}" for t in took) + " s")
+                                  config=cfg))
+            label = ("leader failover, leader_ttl 30 s" if what == "leader" else
+                     "cluster daemon takeover, daemon_ttl 30 s, daemon_acquire 5 s")
+            print(f"{label}, {kind}: " + ", ".join(f"{t:.2f}" for t in took) + " s")
     finally:
         for n in nodes:
             n.stop()
@@ -451,7 +460,8 @@ def main():
                     bench_local_requeue(build, tmp, rds)
                     bench_node_death(build, tmp, rds)
                 elif section == "cluster":
-                    bench_failover(build, tmp, rds)
+                    bench_failover(build, tmp, rds, "leader", 5, 2)
+                    bench_failover(build, tmp, rds, "daemon", 3, 2)
                     bench_cron_delay(build, tmp, rds)
                 elif section == "sidekiq":
                     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

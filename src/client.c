@@ -413,7 +413,7 @@ static void status_daemons(struct client *c)
 		if (holder)
 			printf("  %-20s held by %s (token %s)\n", names[i], holder, bar ? bar : "?");
 		else
-			printf("  %-20s no holder (cluster daemon waiting, or scope = node)\n", names[i]);
+			printf("  %-20s no holder\n", names[i]);
 		free(holder);
 		rds_free(h);
 		free(key);

@@ -111,17 +111,22 @@ def test_new_or_changed_entry_never_backfills(forq, redis_server):
     assert all(j["cron_tick"] > now for j in jobs(r, "q"))
 
 
-def test_status_shows_leader_and_cron_ticks(forq, redis_server):
-    cfg = BASE + '[cron "every2"]\nschedule = */2 * * * * *\nclass = C\nqueue = q\n'
+def test_status_shows_leader_cron_ticks_and_daemon_holders(forq, redis_server):
+    cfg = (BASE + '[cron "every2"]\nschedule = */2 * * * * *\nclass = C\nqueue = q\n'
+           '[daemon "sleeper"]\nexec = /bin/sleep 1000\n')
     node = forq(config=cfg)
     r = rconn(redis_server)
     wait_until(lambda: r.hget("forq:cron:every2", "last_jid"), 10, what="a tick")
+    lease = wait_until(lambda: r.get("forq:daemon:sleeper"), 10, what="the daemon's lease")
     out = subprocess.run([FORQ, "status"], env=dict(os.environ, REDIS_URL=redis_server),
                          capture_output=True, text=True, check=True).stdout
     assert "leader: " in out and "(epoch " in out
     line = next(l for l in out.splitlines() if l.strip().startswith("every2"))
     assert "*/2 * * * * * UTC" in line
     assert "last 20" in line and "next 20" in line and "(jid " in line
+    ident, token = lease.rsplit("|", 1)
+    assert "daemons: 1" in out
+    assert f"sleeper              held by {ident} (token {token})" in out
     node.signal(signal.SIGTERM)
     assert node.wait_exit() == 0
 

@@ -299,18 +299,26 @@ def test_plugin_daemon_checks_in_through_the_host(forq, redis_server, tmpdir_pat
     r = rconn(redis_server)
     out = os.path.join(tmpdir_path, "plugin-daemon")
     cfg = BASE + '[daemon "pd"]\nplugin = testdaemon\ncheckin_timeout = 1\nstop_timeout = 1\n'
+    def starts():
+        if not os.path.exists(out):
+            return []
+        with open(out) as fh:
+            return [l.split() for l in fh.read().splitlines() if l.startswith("start")]
+
     for prefork in ("--prefork", "--no-prefork"):
+        seen = len(starts())
         f = forq(prefork, "-r", TESTPLUG, config=cfg, env={"FORQ_TEST_DAEMON_FILE": out})
         f.wait_log(r'daemon started" daemon=pd', timeout=5)
-        starts = wait_until(lambda: [l.split() for l in open(out).read().splitlines()
-                                     if l.startswith("start")], 5, what="the plugin daemon")
-        _, name, scope, token, pid = starts[-1]
+        # the daemon writes its line a moment after the master logs its start
+        wait_until(lambda: len(starts()) > seen, 5, what="the plugin daemon")
+        _, name, scope, token, pid = starts()[-1]
         f.seen.add(int(pid))
         assert (name, scope) == ("pd", "cluster")
         assert int(token) == holder(r, "pd")[1]
         time.sleep(2.5)                          # > checkin_timeout: check-ins keep it
         assert not f.lines("hung")
-        assert len([l for l in open(out) if l == f"checkin {pid}\n"]) >= 8
+        with open(out) as fh:
+            assert len([l for l in fh if l == f"checkin {pid}\n"]) >= 8
         assert alive(int(pid))
         f.signal(signal.SIGTERM)
         assert f.wait_exit(10) == 0
