@@ -23,6 +23,9 @@
 /* Woken this long after a tick so that Redis's TIME is past it. */
 #define CRON_WAKE_LATE 0.002
 #define CRON_LOCK_TTL_DEFAULT 3600
+/* State of an entry no longer configured is kept this long (seconds), in
+ * case it comes back (a rolled-back deploy) with its watermark. */
+#define CRON_FORGET_AFTER 604800
 
 struct cron_entry {
 	const struct config_cron *cfg;
@@ -44,6 +47,7 @@ struct cron {
 	bool busy;       /* a round is in flight */
 	bool again;      /* something changed during the round: run another */
 	bool freed;      /* cron_free came while replies were pending */
+	bool pruning;    /* the SMEMBERS of cron_prune is pending */
 	int pending;     /* Redis replies still to come */
 	double now;      /* Redis TIME of this round */
 	double offset;   /* Redis clock minus ours */
@@ -111,7 +115,7 @@ static bool req_done(struct cron_req *r, struct cron **out)
 	c->pending--;
 	*out = NULL;
 	if (c->freed) {
-		if (!c->pending) {
+		if (!c->pending && !c->pruning) {
 			entries_free(c->entries, c->n);
 			free(c);
 		}
@@ -392,6 +396,50 @@ struct cron *cron_new(struct ev_loop *loop, struct rds_async *rds, const struct 
 	return c;
 }
 
+static bool cron_configured(const struct cron *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->entries[i].cfg->name, name))
+			return true;
+	return false;
+}
+
+/* Entries the leader no longer has leave `forq status`; their hashes
+ * expire unless they come back. */
+static void cron_on_members(struct rds_reply *x, void *priv)
+{
+	struct cron *c = priv;
+	c->pruning = false;
+	if (c->freed) {
+		if (!c->pending) {
+			entries_free(c->entries, c->n);
+			free(c);
+		}
+		return;
+	}
+	for (size_t i = 0; x && rds_type(x) == RDS_ARR && i < rds_len(x) && c->lease[0]; i++) {
+		const char *name = rds_str(rds_elem(x, i), NULL);
+		if (cron_configured(c, name))
+			continue;
+		char *key = keys_cron(name), ttl[32];
+		snprintf(ttl, sizeof(ttl), "%d", CRON_FORGET_AFTER);
+		const char *srem[] = {"SREM", KEY_CRONS, name}, *exp[] = {"EXPIRE", key, ttl};
+		rds_async_call(c->rds, rds_ignore_reply, NULL, 3, srem, NULL);
+		rds_async_call(c->rds, rds_ignore_reply, NULL, 3, exp, NULL);
+		log_info("cron entry no longer configured; its state expires in 7 days",
+			 LF_STR("cron", name));
+		free(key);
+	}
+}
+
+static void cron_prune(struct cron *c)
+{
+	const char *argv[] = {"SMEMBERS", KEY_CRONS};
+	if (c->pruning || !c->lease[0])
+		return;
+	c->pruning = !rds_async_call(c->rds, cron_on_members, c, 2, argv, NULL);
+}
+
 static void cron_forget(struct cron *c)
 {
 	c->gen++;
@@ -412,6 +460,7 @@ void cron_set_lease(struct cron *c, const char *lease)
 	}
 	/* The new leader catches up at once (the ticks of the gap). */
 	cron_round(c);
+	cron_prune(c);
 }
 
 int cron_reconfigure(struct cron *c, const struct config *cfg, char *err, size_t errlen)
@@ -435,6 +484,7 @@ int cron_reconfigure(struct cron *c, const struct config *cfg, char *err, size_t
 	c->cfg = rc ? NULL : cfg;
 	cron_forget(c);
 	cron_round(c);
+	cron_prune(c);
 	return rc;
 }
 
@@ -443,7 +493,7 @@ void cron_free(struct cron *c)
 	if (!c)
 		return;
 	ev_timer_stop(c->loop, &c->w);
-	if (c->pending) {
+	if (c->pending || c->pruning) {
 		c->freed = true; /* the last reply frees it */
 		return;
 	}

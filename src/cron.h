@@ -23,7 +23,10 @@ struct cron *cron_new(struct ev_loop *loop, struct rds_async *rds, const struct 
 		      char *err, size_t errlen);
 /* Fires only while it holds lease ("identity|epoch"; NULL: not leader). */
 void cron_set_lease(struct cron *c, const char *lease);
-/* After a reload: the new entries replace the old. -1 (old kept) on error. */
+/* After a reload: the new entries replace the old. On error (-1, which the
+ * configuration checks make unreachable) no entry runs: the old ones point
+ * into the configuration the caller frees. Entries no longer configured
+ * leave forq:crons; their state expires after 7 days. */
 int cron_reconfigure(struct cron *c, const struct config *cfg, char *err, size_t errlen);
 /* Frees now, or after the last pending Redis reply. */
 void cron_free(struct cron *c);

@@ -23,6 +23,7 @@
 #include "util.h"
 
 #define DAEMON_CHECKIN_FD 3 /* where an exec daemon finds its check-in pipe */
+#define DAEMON_RENEW_RETRY 1.0 /* seconds before retrying a renewal that got no answer */
 
 enum dstate { DS_OFF, DS_WAITING, DS_RUNNING, DS_STOPPING, DS_BACKOFF };
 /* What a stopping daemon does once its child is gone; a later request
@@ -47,6 +48,7 @@ struct daemon {
 	double lease_ok;   /* ... of the last successful one */
 	bool lease_busy;   /* an acquire or renew call is in flight */
 	bool cooling;      /* last acquire was refused for our cooldown */
+	bool renew_failed; /* the last renewal got no answer: retry soon, not in renew s */
 	bool removed;      /* off the list; freed once no callback is due */
 	int calls;         /* callbacks still due */
 	int checkin_fd;    /* read end, -1 when none */
@@ -220,7 +222,10 @@ static void daemon_arm_lease(struct daemon *d)
 	struct daemon_set *set = d->set;
 	double after;
 	ev_timer_stop(set->loop, &d->lease_w);
-	if (d->token > 0)
+	if (d->token > 0 && d->renew_failed)
+		after = daemon_renew_interval(set) < DAEMON_RENEW_RETRY ? daemon_renew_interval(set)
+									   : DAEMON_RENEW_RETRY;
+	else if (d->token > 0)
 		after = daemon_renew_interval(set);
 	else if (d->state == DS_WAITING)
 		after =
@@ -331,12 +336,18 @@ static void daemon_on_renewed(struct rds_reply *x, void *priv)
 	if (!daemon_call_done(d))
 		return;
 	d->lease_busy = false;
-	if (d->token <= 0 || !x)
-		return; /* given up meanwhile, or no answer: the fence decides */
-	if (rds_type(x) == RDS_ERR) {
-		log_warn("daemon lease renewal failed", LF_STR("daemon", d->cfg.name),
-		         LF_STR("error", rds_str(x, NULL)));
+	if (d->token <= 0)
+		return; /* given up meanwhile */
+	if (!x || rds_type(x) == RDS_ERR) {
+		/* One lost answer must not cost a healthy daemon its life: try
+		 * again within a second; the fence still decides in the end. */
+		if (x)
+			log_warn("daemon lease renewal failed", LF_STR("daemon", d->cfg.name),
+				 LF_STR("error", rds_str(x, NULL)));
+		d->renew_failed = true;
+		daemon_arm_lease(d);
 	} else if (rds_type(x) == RDS_INT && rds_int(x) == d->token) {
+		d->renew_failed = false;
 		d->lease_ok = d->lease_sent;
 		daemon_arm_fence(d);
 	} else {
@@ -349,6 +360,12 @@ static void daemon_on_renewed(struct rds_reply *x, void *priv)
 static void daemon_on_acquired(struct rds_reply *x, void *priv)
 {
 	struct daemon *d = priv;
+	if (d->removed && x && rds_type(x) == RDS_INT && rds_int(x) > 0) {
+		/* removed by a reload while the acquire was on its way: give
+		 * back what Redis granted instead of leaving it to its TTL */
+		d->stale = rds_int(x);
+		daemon_release(d, false);
+	}
 	if (!daemon_call_done(d))
 		return;
 	d->lease_busy = false;
@@ -385,6 +402,7 @@ static void daemon_on_lease_timer(struct ev_loop *loop, ev_timer *t, int revents
 		d->lease_sent = util_now_mono();
 		d->lease_busy = !daemon_lease_call(d, renew ? "renew" : "acquire", d->token,
 		                                   renew ? daemon_on_renewed : daemon_on_acquired);
+		d->renew_failed = renew && !d->lease_busy;
 	}
 	daemon_arm_lease(d);
 }
@@ -681,11 +699,13 @@ static void daemon_exited(struct daemon *d, int status)
 		break;
 	case NEXT_CONTEND:
 		daemon_release(d, false);
+		daemon_apply_pending(d); /* a reload may have come during the stop */
 		d->state = DS_OFF;
 		daemon_begin(d);
 		break;
 	case NEXT_OFF:
 		daemon_release(d, false);
+		daemon_apply_pending(d);
 		d->state = DS_OFF;
 		break;
 	case NEXT_REMOVE:
@@ -889,6 +909,18 @@ void daemon_set_reconfigure(struct daemon_set *set, const struct config *cfg)
 			log_info("daemon removed from the configuration",
 			         LF_STR("daemon", d->cfg.name));
 			daemon_wind_down(d, NEXT_REMOVE, "removed");
+		} else if (d->state == DS_STOPPING && d->after == NEXT_REMOVE) {
+			/* back before its removal was over: it restarts instead */
+			log_info("daemon back in the configuration", LF_STR("daemon", d->cfg.name));
+			d->after = NEXT_RESTART;
+			if (!section_equal(&d->cfg, c)) {
+				if (d->pending) {
+					section_clear(d->pending);
+					free(d->pending);
+				}
+				d->pending = xcalloc(1, sizeof(*d->pending));
+				section_copy(d->pending, c);
+			}
 		} else if (!section_equal(&d->cfg, c) ||
 		           (d->pending && !section_equal(d->pending, c))) {
 			log_info("daemon configuration changed", LF_STR("daemon", d->cfg.name));

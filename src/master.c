@@ -596,6 +596,13 @@ static void master_reload(struct master *m)
 	if (m->cfg->prefork && (!nc->prefork || !strlists_equal(m->cfg->plugins, m->cfg->nplugins,
 								  nc->plugins, nc->nplugins)))
 		log_warn("preforked plugins cannot change on reload; restart forq to change them");
+	/* Leases already granted were sized by the running values, and the
+	 * renewals and fences that keep them safe are paced by them too. */
+	if (nc->unique_lease != m->cfg->unique_lease || nc->daemon_ttl != m->cfg->daemon_ttl) {
+		log_warn("unique_lease and daemon_ttl cannot change on reload; restart forq");
+		nc->unique_lease = m->cfg->unique_lease;
+		nc->daemon_ttl = m->cfg->daemon_ttl;
+	}
 	if (nc->prefork != m->cfg->prefork) {
 		if (!m->cfg->prefork)
 			log_warn("prefork cannot be turned on by a reload; restart forq");
@@ -974,6 +981,10 @@ static void master_free(struct master *m)
 			close(c->ready_fd);
 		free(c);
 	}
+	/* First: it runs the callbacks still pending (with no reply), and
+	 * those belong to the modules below, which must still exist. Calls
+	 * they make from there fail at once. */
+	rds_async_free(m->rds);
 	leader_free(m->leader);
 	cron_free(m->cron);
 	unique_free(m->uniq);
@@ -981,7 +992,6 @@ static void master_free(struct master *m)
 	recover_free(m->rec);
 	poller_free(m->poller);
 	registry_free(m->reg);
-	rds_async_free(m->rds); /* may run pending daemon callbacks: the set goes after */
 	daemon_set_free(m->daemons);
 	if (m->loop)
 		ev_loop_destroy(m->loop);

@@ -15,6 +15,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {-1, 0, 0, 0}
 end
 redis.call('SADD', KEYS[5], ARGV[2])
+redis.call('PERSIST', KEYS[2]) -- back after a removal: keep its state again
 local wm = tonumber(redis.call('HGET', KEYS[2], 'watermark'))
 if not wm or redis.call('HGET', KEYS[2], 'spec') ~= ARGV[3] then
   -- never backfill: a new or changed entry starts from now

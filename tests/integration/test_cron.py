@@ -189,6 +189,8 @@ def test_reload_changes_entries(forq, redis_server):
     n = r.llen("queue:qa")
     time.sleep(2)
     assert r.llen("queue:qa") == n              # a is gone with the reload
+    assert r.smembers("forq:crons") == {"b"}     # and from status; its state expires
+    assert 600000 < r.ttl("forq:cron:a") <= 604800
     with open(node.config_path, "w") as f:
         f.write(BASE + '[cron "b"]\nschedule = 61 * * * *\nclass = C\n')
     node.signal(signal.SIGHUP)
