@@ -22,7 +22,7 @@ FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libhiredis0.14 libev4 libinih1 libjansson4 \
+      libhiredis0.14 libev4 libinih1 libjansson4 tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 forq \
  && useradd --system --uid 10001 --gid forq --no-create-home \
