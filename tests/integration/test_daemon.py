@@ -337,3 +337,26 @@ def test_unknown_plugin_daemon_entry_is_a_clear_error(forq, tmpdir_path, redis_s
     g.wait_log(r'daemon restart delayed" daemon=x', timeout=5)
     g.signal(signal.SIGTERM)
     assert g.wait_exit(10) == 0
+
+
+def test_daemon_back_in_the_configuration_before_its_removal_ended(forq, redis_server,
+                                                                  tmpdir_path):
+    # A daemon that ignores TERM takes stop_timeout to go; a reload that
+    # brings it back meanwhile must restart it, not leave it off.
+    stubborn = (BASE + '[daemon "slow"]\n'
+                'exec = /bin/sh -c "trap \'\' TERM; while :; do sleep 0.2; done"\n'
+                'stop_timeout = 2\n')
+    f = forq(config=stubborn)
+    r = rconn(redis_server)
+    f.wait_log(r'daemon started" daemon=slow', timeout=5)
+    first = holder(r, "slow")
+    with open(f.config_path, "w") as fh:
+        fh.write(BASE)
+    f.signal(signal.SIGHUP)
+    f.wait_log(r'stopping daemon" daemon=slow', timeout=5)
+    with open(f.config_path, "w") as fh:
+        fh.write(stubborn)
+    f.signal(signal.SIGHUP)
+    f.wait_log("daemon back in the configuration", timeout=5)
+    f.wait_log(r'daemon started" daemon=slow', count=2, timeout=8)
+    assert holder(r, "slow") and holder(r, "slow")[0] == first[0]
