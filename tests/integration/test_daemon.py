@@ -343,12 +343,14 @@ def test_daemon_back_in_the_configuration_before_its_removal_ended(forq, redis_s
                                                                   tmpdir_path):
     # A daemon that ignores TERM takes stop_timeout to go; a reload that
     # brings it back meanwhile must restart it, not leave it off.
+    mark = os.path.join(tmpdir_path, "trapped")
     stubborn = (BASE + '[daemon "slow"]\n'
-                'exec = /bin/sh -c "trap \'\' TERM; while :; do sleep 0.2; done"\n'
+                f'exec = /bin/sh -c "trap \'\' TERM; touch {mark}; while :; do sleep 0.2; done"\n'
                 'stop_timeout = 2\n')
     f = forq(config=stubborn)
     r = rconn(redis_server)
     f.wait_log(r'daemon started" daemon=slow', timeout=5)
+    wait_until(lambda: os.path.exists(mark), 5, what="the daemon ignoring TERM")
     first = holder(r, "slow")
     with open(f.config_path, "w") as fh:
         fh.write(BASE)
