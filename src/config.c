@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cronplan.h"
+#include "cronexpr.h"
 #include "job.h"
+#include "tz.h"
 #include "util.h"
 
 struct option_def;
@@ -476,17 +477,12 @@ static int cron_set(struct config_cron *e, const char *key, const char *v, char 
 static int cron_check(const struct config_cron *e, char *err, size_t n)
 {
 	char cerr[256];
-	struct cronplan plan;
 	if (!e->schedule || !e->job_class) {
 		util_seterr(err, n, "[cron \"%s\"] needs %s", e->name,
 			    !e->schedule ? "a schedule" : "a class");
 		return -1;
 	}
-	if (cronplan_init(&plan, e, cerr, sizeof(cerr))) {
-		util_seterr(err, n, "[cron \"%s\"] %s", e->name, cerr);
-		return -1;
-	}
-	cronplan_fini(&plan);
+	/* schedule and timezone were checked at their own lines (cron_set) */
 	/* The payload is built once here with a dummy jid so that a bad class,
 	 * args or retry is a configuration error, not a failure at the tick. */
 	char *p = job_build(e->job_class, e->args ? e->args : "[]", e->queue, e->retry ? e->retry : "true",
@@ -857,6 +853,42 @@ static char *parse_reader(char *str, int num, void *stream)
 	return str;
 }
 
+/* A key of a [job], [cron] or [daemon] section: each key once, then the
+ * section's own setter. */
+static void named_section_key(struct parse_state *st, const char *key, const char *value)
+{
+	const char *const *keys, *kind, *name;
+	size_t nkeys;
+	char err[512];
+	switch (st->sect) {
+	case SECT_JOB:
+		keys = job_keys, nkeys = ARRAY_SIZE(job_keys), kind = "job";
+		name = st->c->jobs[st->idx].name;
+		break;
+	case SECT_CRON:
+		keys = cron_keys, nkeys = ARRAY_SIZE(cron_keys), kind = "cron";
+		name = st->c->crons[st->idx].name;
+		break;
+	default:
+		keys = daemon_keys, nkeys = ARRAY_SIZE(daemon_keys), kind = "daemon";
+		name = st->c->daemons[st->idx].name;
+		break;
+	}
+	for (unsigned i = 0; i < nkeys; i++)
+		if (!strcmp(key, keys[i])) {
+			if (st->seen_keys & (1u << i)) {
+				parse_fail(st, "duplicate key '%s' in [%s \"%s\"]", key, kind, name);
+				return;
+			}
+			st->seen_keys |= 1u << i;
+		}
+	int rc = st->sect == SECT_JOB	 ? job_set(&st->c->jobs[st->idx], key, value, err, sizeof(err))
+		 : st->sect == SECT_CRON ? cron_set(&st->c->crons[st->idx], key, value, err, sizeof(err))
+					 : daemon_set(&st->c->daemons[st->idx], key, value, err, sizeof(err));
+	if (rc)
+		parse_fail(st, "%s", err);
+}
+
 static int parse_handler(void *user, const char *section, const char *key, const char *value)
 {
 	struct parse_state *st = user;
@@ -873,32 +905,7 @@ static int parse_handler(void *user, const char *section, const char *key, const
 	if (st->sect == SECT_BAD)
 		return 1; /* already reported by check_section_line */
 	if (st->sect == SECT_JOB || st->sect == SECT_CRON || st->sect == SECT_DAEMON) {
-		const char *const *keys = st->sect == SECT_JOB	? job_keys
-					  : st->sect == SECT_CRON ? cron_keys
-								  : daemon_keys;
-		size_t nkeys = st->sect == SECT_JOB    ? ARRAY_SIZE(job_keys)
-			       : st->sect == SECT_CRON ? ARRAY_SIZE(cron_keys)
-						       : ARRAY_SIZE(daemon_keys);
-		const char *kind = st->sect == SECT_JOB ? "job" : st->sect == SECT_CRON ? "cron" : "daemon";
-		const char *name = st->sect == SECT_JOB	   ? st->c->jobs[st->idx].name
-				   : st->sect == SECT_CRON ? st->c->crons[st->idx].name
-							   : st->c->daemons[st->idx].name;
-		for (unsigned i = 0; i < nkeys; i++)
-			if (!strcmp(key, keys[i])) {
-				if (st->seen_keys & (1u << i)) {
-					parse_fail(st, "duplicate key '%s' in [%s \"%s\"]", key, kind,
-						   name);
-					return 1;
-				}
-				st->seen_keys |= 1u << i;
-			}
-		int rc = st->sect == SECT_JOB ? job_set(&st->c->jobs[st->idx], key, value, err,
-							sizeof(err))
-			 : st->sect == SECT_CRON
-				 ? cron_set(&st->c->crons[st->idx], key, value, err, sizeof(err))
-				 : daemon_set(&st->c->daemons[st->idx], key, value, err, sizeof(err));
-		if (rc)
-			parse_fail(st, "%s", err);
+		named_section_key(st, key, value);
 		return 1;
 	}
 	if (!(d = option_find(key))) {
