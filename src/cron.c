@@ -17,12 +17,12 @@
 #include "job.h"
 #include "keys.h"
 #include "log.h"
+#include "unique.h"
 #include "util.h"
 
 #define CRON_MAX_SLEEP 5.0
 /* Woken this long after a tick so that Redis's TIME is past it. */
 #define CRON_WAKE_LATE 0.002
-#define CRON_LOCK_TTL_DEFAULT 3600
 /* State of an entry no longer configured is kept this long (seconds), in
  * case it comes back (a rolled-back deploy) with its watermark. */
 #define CRON_FORGET_AFTER 604800
@@ -30,7 +30,13 @@
 struct cron_entry {
 	const struct config_cron *cfg;
 	struct cronplan plan;
-	char *key; /* forq:cron:<name> */
+	char *key;       /* forq:cron:<name> */
+	const char *queue;
+	char *queue_key; /* queue:<queue> */
+	/* overlap = forbid: the until_executed lock string of the entry's job
+	 * (NULL otherwise), and that lock's TTL in seconds */
+	char *lock;
+	double lock_ttl;
 	bool wm_known;
 	int64_t wm;
 	int64_t next; /* next tick after wm, -1 never */
@@ -39,7 +45,6 @@ struct cron_entry {
 struct cron {
 	struct ev_loop *loop;
 	struct rds_async *rds;
-	const struct config *cfg;
 	struct cron_entry *entries;
 	size_t n;
 	char lease[400]; /* "" when not the leader */
@@ -69,6 +74,8 @@ static void entries_free(struct cron_entry *e, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		cronplan_fini(&e[i].plan);
 		free(e[i].key);
+		free(e[i].queue_key);
+		free(e[i].lock);
 	}
 	free(e);
 }
@@ -84,9 +91,24 @@ static struct cron_entry *entries_new(const struct config *cfg, char *err, size_
 			entries_free(e, i);
 			return NULL;
 		}
-		e[i].key = keys_cron(cfg->crons[i].name);
+		const struct config_cron *cc = &cfg->crons[i];
+		const struct config_job *jc = config_find_job(cfg, cc->job_class);
+		e[i].key = keys_cron(cc->name);
+		e[i].queue = cc->queue ? cc->queue : "default";
+		e[i].queue_key = keys_queue(e[i].queue);
+		e[i].lock_ttl = jc && jc->unique != UNIQUE_NONE ? jc->unique_ttl : UNIQUE_TTL_DEFAULT;
+		if (cc->overlap_forbid)
+			e[i].lock = job_lock_string(cc->job_class, e[i].queue, cc->args ? cc->args : "[]",
+						    jc ? jc->unique_args : NULL,
+						    jc ? jc->nunique_args : 0);
 	}
 	return e;
+}
+
+static void cron_destroy(struct cron *c)
+{
+	entries_free(c->entries, c->n);
+	free(c);
 }
 
 static struct cron_req *req_new(struct cron *c, size_t idx)
@@ -115,10 +137,8 @@ static bool req_done(struct cron_req *r, struct cron **out)
 	c->pending--;
 	*out = NULL;
 	if (c->freed) {
-		if (!c->pending && !c->pruning) {
-			entries_free(c->entries, c->n);
-			free(c);
-		}
+		if (!c->pending && !c->pruning)
+			cron_destroy(c);
 		return false;
 	}
 	*out = c;
@@ -203,7 +223,7 @@ out_step:
 /* The payload of one tick: the job the entry describes, with its jid
  * derived from entry and tick, and where it came from. */
 static char *cron_payload(const struct cron *c, const struct cron_entry *e, int64_t tick,
-			  const char *jid, double lock_ttl)
+			  const char *jid)
 {
 	const struct config_cron *cc = e->cfg;
 	char err[256], tickbuf[32], ttlbuf[32], *name, *out;
@@ -214,7 +234,7 @@ static char *cron_payload(const struct cron *c, const struct cron_entry *e, int6
 		return NULL; /* config_load built it once already */
 	name = job_json_quote(cc->name);
 	snprintf(tickbuf, sizeof(tickbuf), "%lld", (long long)tick);
-	snprintf(ttlbuf, sizeof(ttlbuf), "%.0f", lock_ttl);
+	snprintf(ttlbuf, sizeof(ttlbuf), "%.0f", e->lock_ttl);
 	const char *kv[] = {"cron", name, "cron_tick", tickbuf,
 			    "forq_unique", "\"until_executed\"", "forq_unique_ttl", ttlbuf};
 	out = job_with_members(raw, kv, cc->overlap_forbid ? 4 : 2);
@@ -245,34 +265,26 @@ static void cron_fire_entry(struct cron *c, size_t idx)
 		newest = 0;
 		skipped = 0;
 	}
-	const struct config_job *jc = config_find_job(c->cfg, cc->job_class);
-	double lock_ttl = jc && jc->unique != UNIQUE_NONE ? jc->unique_ttl : CRON_LOCK_TTL_DEFAULT;
-	char *lockstr = NULL;
-	if (cc->overlap_forbid)
-		lockstr = job_lock_string(cc->job_class, cc->queue ? cc->queue : "default",
-					  cc->args ? cc->args : "[]", jc ? jc->unique_args : NULL,
-					  jc ? jc->nunique_args : 0);
 	size_t argc = 15 + 3 * n;
 	const char **argv = xcalloc(argc, sizeof(*argv));
 	char **owned = xcalloc(5 + 3 * n, sizeof(*owned));
 	size_t no = 0;
-	char *queue_key = keys_queue(cc->queue ? cc->queue : "default");
 	int64_t next = cronexpr_next(e->plan.expr, e->plan.zone, now_s);
-	argv[0] = KEY_LEADER, argv[1] = e->key, argv[2] = queue_key, argv[3] = KEY_QUEUES;
+	argv[0] = KEY_LEADER, argv[1] = e->key, argv[2] = e->queue_key, argv[3] = KEY_QUEUES;
 	argv[4] = KEY_CRONS, argv[5] = c->lease, argv[6] = cc->name, argv[7] = e->plan.spec;
 	argv[8] = owned[no++] = xasprintf("%lld", (long long)now_s);
 	argv[9] = owned[no++] = xasprintf("%lld", (long long)newest);
 	argv[10] = owned[no++] = xasprintf("%ld", skipped);
 	argv[11] = owned[no++] = xasprintf("%lld", (long long)next);
-	argv[12] = cc->queue ? cc->queue : "default";
-	argv[13] = lockstr ? lockstr : "";
-	argv[14] = owned[no++] = xasprintf("%.0f", lock_ttl * 1000);
+	argv[12] = e->queue;
+	argv[13] = e->lock ? e->lock : "";
+	argv[14] = owned[no++] = xasprintf("%.0f", e->lock_ttl * 1000);
 	for (size_t i = 0; i < n; i++) {
 		char jid[25];
 		cronplan_jid(cc->name, ticks[i], jid);
 		argv[15 + 3 * i] = owned[no++] = xasprintf("%lld", (long long)ticks[i]);
 		argv[16 + 3 * i] = owned[no++] = xstrdup(jid);
-		argv[17 + 3 * i] = owned[no++] = cron_payload(c, e, ticks[i], jid, lock_ttl);
+		argv[17 + 3 * i] = owned[no++] = cron_payload(c, e, ticks[i], jid);
 		if (!argv[17 + 3 * i])
 			argv[17 + 3 * i] = "{}"; /* unreachable: the config built it */
 	}
@@ -283,8 +295,6 @@ static void cron_fire_entry(struct cron *c, size_t idx)
 		free(owned[i]);
 	free(owned);
 	free(argv);
-	free(queue_key);
-	free(lockstr);
 	free(ticks);
 }
 
@@ -390,7 +400,6 @@ struct cron *cron_new(struct ev_loop *loop, struct rds_async *rds, const struct 
 	c->n = cfg->ncrons;
 	c->loop = loop;
 	c->rds = rds;
-	c->cfg = cfg;
 	ev_timer_init(&c->w, cron_on_timer, 0.0, 0.0);
 	c->w.data = c;
 	return c;
@@ -411,10 +420,8 @@ static void cron_on_members(struct rds_reply *x, void *priv)
 	struct cron *c = priv;
 	c->pruning = false;
 	if (c->freed) {
-		if (!c->pending) {
-			entries_free(c->entries, c->n);
-			free(c);
-		}
+		if (!c->pending)
+			cron_destroy(c);
 		return;
 	}
 	for (size_t i = 0; x && rds_type(x) == RDS_ARR && i < rds_len(x) && c->lease[0]; i++) {
@@ -481,7 +488,6 @@ int cron_reconfigure(struct cron *c, const struct config *cfg, char *err, size_t
 	entries_free(c->entries, c->n);
 	c->entries = e;
 	c->n = rc ? 0 : cfg->ncrons;
-	c->cfg = rc ? NULL : cfg;
 	cron_forget(c);
 	cron_round(c);
 	cron_prune(c);
@@ -497,6 +503,5 @@ void cron_free(struct cron *c)
 		c->freed = true; /* the last reply frees it */
 		return;
 	}
-	entries_free(c->entries, c->n);
-	free(c);
+	cron_destroy(c);
 }
