@@ -17,6 +17,9 @@
  * equals FORQ_API_VERSION. Members are only ever appended to forq_host,
  * forq_job and forq_daemon; check `size` (FORQ_HOST_HAS) before using a
  * member newer than your version (register_daemon and checkin are such).
+ *
+ * A handler registered for the class "*" runs every job whose class has
+ * no handler of its own (the Ruby plugin looks such classes up in Ruby).
  */
 #ifndef FORQ_H
 #define FORQ_H
@@ -24,6 +27,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,7 +87,40 @@ typedef struct forq_daemon {
 	const char *scope; /* "cluster" or "node" */
 	long long token;   /* cluster: the lease's fencing token (also in
 			    * FORQ_DAEMON_TOKEN); node: 0 */
+	/* ---- appended later: check size ---- */
+	const char *target;    /* a section's `ruby = Class`: the class; else NULL */
+	const char *args_json; /* its `args =` (a JSON array text), "[]" by default */
 } forq_daemon;
+
+/* What a failing handler may add to its forq_error (host->set_failure), for
+ * plugins that carry a job system's own retry policy, as the Ruby plugin
+ * carries Sidekiq's. Pointers need only live until set_failure returns. */
+enum forq_disposition {
+	FORQ_DISPOSE_DEFAULT = 0, /* forq decides from the payload, as for any failure */
+	FORQ_DISPOSE_RETRY = 1,   /* to the retry set, retry_in seconds from now */
+	FORQ_DISPOSE_DEAD = 2,    /* to the dead set at once */
+	FORQ_DISPOSE_DISCARD = 3, /* dropped, as "retry": false or "dead": false */
+};
+
+typedef struct forq_failure {
+	size_t size;                /* sizeof(forq_failure) as the plugin built it */
+	int disposition;            /* enum forq_disposition */
+	double retry_in;            /* seconds, for FORQ_DISPOSE_RETRY */
+	const char *backtrace_json; /* JSON value stored as "error_backtrace", or NULL */
+	const char *error_message;  /* full message (forq_error's is cut at 1 KiB), or NULL */
+} forq_failure;
+
+/* Lifecycle events of a worker process (host->set_event_hook). */
+enum forq_event {
+	FORQ_EVENT_QUIET = 1,    /* the worker stops fetching (TSTP/USR1, Web UI Quiet) */
+	FORQ_EVENT_SHUTDOWN = 2, /* the worker is about to exit (after its last job) */
+};
+typedef void (*forq_event_fn)(forq_host *host, int event, void *user);
+
+/* Forks like fork(2): 0 in the child, the pid in the parent, -1 with errno.
+ * Called with every signal blocked; both sides must return with the same
+ * mask. For runtimes with a fork protocol of their own (Ruby). */
+typedef pid_t (*forq_fork_fn)(void *user);
 
 /* Runs in a child process of the master until it returns; the return value
  * is that child's exit status (FORQ_OK = 0, FORQ_FAIL = 1, or 1..255). The
@@ -114,6 +151,22 @@ struct forq_host {
 	/* From inside a daemon: one check-in (see checkin_timeout). A no-op
 	 * anywhere else. Cheap (one write of one byte); call it freely. */
 	void (*checkin)(forq_host *host);
+	/* ---- appended later within API version 1: check FORQ_HOST_HAS ---- */
+	/* From inside a handler about to return FORQ_FAIL: how to dispose of
+	 * the job (see forq_failure). Ignored anywhere else. */
+	void (*set_failure)(forq_host *host, const forq_failure *failure);
+	/* Called in worker processes on quiet and before exit. */
+	void (*set_event_hook)(forq_host *host, forq_event_fn fn, void *user);
+	/* Makes fn the way forq forks its workers and daemons (from the
+	 * master, or from a worker with --no-prefork: never). One plugin at
+	 * most; FORQ_FAIL if another has set one. */
+	int (*set_fork)(forq_host *host, forq_fork_fn fn, void *user);
+	/* The `-r`/`require` entries that are not shared objects (Ruby files
+	 * and Rails roots), for the language plugin forq loads for them. */
+	const char *const *scripts;
+	size_t nscripts;
+	const char *redis_url;   /* the Redis forq uses (with its password) */
+	const char *environment; /* -e / environment, or NULL */
 };
 
 /* true when the running forq's host table has `member` (older forq builds

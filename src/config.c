@@ -238,6 +238,7 @@ static const struct option_def option_table[] = {
 	{"shutdown_timeout", set_seconds, OFF(shutdown_timeout), 0, 3600, "25"},
 	{"tag", set_string, OFF(tag), 0, 0, ""},
 	{"plugins", set_plugins, OFF(plugins), 0, 0, ""},
+	{"require", set_plugins, OFF(plugins), 0, 0, ""}, /* sidekiq -r's name */
 	{"user", set_string, OFF(user), 0, 0, ""},
 	{"environment", set_string, OFF(environment), 0, 0, ""},
 	{"log_level", set_log_level, OFF(log_level), 0, 0, "info"},
@@ -509,8 +510,36 @@ static int daemon_set(struct config_daemon *d, const char *key, const char *v, c
 			util_seterr(err, n, "plugin must name a daemon entry point");
 			return -1;
 		}
+		if (d->ruby) {
+			util_seterr(err, n, "plugin and ruby cannot both be set");
+			return -1;
+		}
 		free(d->plugin);
 		d->plugin = xstrdup(v);
+	} else if (!strcmp(key, "ruby")) {
+		if (!*v || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				     "0123456789_:") != strlen(v)) {
+			util_seterr(err, n, "ruby must name a Ruby class, not '%s'", v);
+			return -1;
+		}
+		if (d->plugin && !d->ruby) {
+			util_seterr(err, n, "plugin and ruby cannot both be set");
+			return -1;
+		}
+		free(d->ruby);
+		free(d->plugin);
+		d->ruby = xstrdup(v);
+		d->plugin = xstrdup(CONFIG_RUBY_DAEMON_ENTRY);
+	} else if (!strcmp(key, "args")) {
+		char cerr[256];
+		char *p = job_build("X", v, "default", NULL, "0", NULL, 0, false, cerr, sizeof(cerr));
+		if (!p) {
+			util_seterr(err, n, "args: %s", cerr);
+			return -1;
+		}
+		free(p);
+		free(d->args);
+		d->args = xstrdup(v);
 	} else if (!strcmp(key, "scope")) {
 		if (!strcmp(v, "cluster"))
 			d->scope = DAEMON_SCOPE_CLUSTER;
@@ -542,7 +571,12 @@ static int daemon_set(struct config_daemon *d, const char *key, const char *v, c
 static int daemon_check(const struct config_daemon *d, char *err, size_t n)
 {
 	if (!d->argv == !d->plugin) {
-		util_seterr(err, n, "[daemon \"%s\"] needs exactly one of exec or plugin", d->name);
+		util_seterr(err, n, "[daemon \"%s\"] needs exactly one of exec, plugin or ruby",
+			    d->name);
+		return -1;
+	}
+	if (d->args && !d->ruby) {
+		util_seterr(err, n, "[daemon \"%s\"] args is for ruby = Class", d->name);
 		return -1;
 	}
 	return 0;
@@ -643,6 +677,8 @@ void config_free(struct config *c)
 		free(c->daemons[i].name);
 		config_free_argv(c->daemons[i].argv);
 		free(c->daemons[i].plugin);
+		free(c->daemons[i].ruby);
+		free(c->daemons[i].args);
 	}
 	free(c->daemons);
 	free(c);
@@ -686,7 +722,7 @@ static const char *const job_keys[] = {"exec", "timeout", "retry", "unique", "un
 				       "unique_args"};
 static const char *const cron_keys[] = {"schedule", "timezone", "class", "args",
 					"queue", "retry", "catch_up", "overlap"};
-static const char *const daemon_keys[] = {"exec", "plugin", "scope", "checkin_timeout",
+static const char *const daemon_keys[] = {"exec", "plugin", "ruby", "args", "scope", "checkin_timeout",
 					  "stop_timeout"};
 
 /* Splits a section header body ('forq' or 'job "Name"') into its kind and

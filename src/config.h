@@ -66,11 +66,16 @@ enum config_daemon_scope { DAEMON_SCOPE_CLUSTER, DAEMON_SCOPE_NODE };
 
 /* A [daemon "name"] section: a long-running process supervised by the
  * master, one per cluster or one per node. */
+/* The daemon entry point the Ruby plugin registers for `ruby = Class`. */
+#define CONFIG_RUBY_DAEMON_ENTRY "ruby"
+
 struct config_daemon {
 	char *name;
 	int line;
 	char **argv;          /* exec = ...; NULL when plugin is used */
 	char *plugin;         /* plugin = entry point a plugin registered; NULL with exec */
+	char *ruby;           /* ruby = Class: plugin is then CONFIG_RUBY_DAEMON_ENTRY */
+	char *args;           /* args = JSON array for the ruby class; NULL = [] */
 	enum config_daemon_scope scope;
 	double checkin_timeout; /* seconds without a check-in before it is hung; 0 = off */
 	double stop_timeout;    /* seconds between TERM and KILL (default 10) */

@@ -119,6 +119,8 @@ static void section_copy(struct config_daemon *dst, const struct config_daemon *
 	dst->name = xstrdup(src->name);
 	dst->argv = argv_dup(src->argv);
 	dst->plugin = src->plugin ? xstrdup(src->plugin) : NULL;
+	dst->ruby = src->ruby ? xstrdup(src->ruby) : NULL;
+	dst->args = src->args ? xstrdup(src->args) : NULL;
 }
 
 static void section_clear(struct config_daemon *c)
@@ -126,6 +128,8 @@ static void section_clear(struct config_daemon *c)
 	free(c->name);
 	config_free_argv(c->argv);
 	free(c->plugin);
+	free(c->ruby);
+	free(c->args);
 }
 
 static bool section_equal(const struct config_daemon *a, const struct config_daemon *b)
@@ -135,6 +139,9 @@ static bool section_equal(const struct config_daemon *a, const struct config_dae
 	    a->stop_timeout != b->stop_timeout || !a->plugin != !b->plugin || !a->argv != !b->argv)
 		return false;
 	if (a->plugin && strcmp(a->plugin, b->plugin))
+		return false;
+	if (!a->ruby != !b->ruby || (a->ruby && strcmp(a->ruby, b->ruby)) ||
+	    strcmp(a->args ? a->args : "[]", b->args ? b->args : "[]"))
 		return false;
 	for (; a->argv && a->argv[i] && b->argv[i]; i++)
 		if (strcmp(a->argv[i], b->argv[i]))
@@ -466,8 +473,7 @@ static int daemon_run_plugin(struct daemon *d, int wfd)
 	void *user = NULL;
 	int rc = CONFIG_EXIT_CONFIG;
 
-	if (!ps && !(ps = own = plugin_set_load(set->cfg->plugins, set->cfg->nplugins, err,
-	                                        sizeof(err)))) {
+	if (!ps && !(ps = own = plugin_set_load(set->cfg, err, sizeof(err)))) {
 		log_error("cannot load plugins", LF_STR("daemon", d->cfg.name),
 		          LF_STR("error", err));
 		return rc;
@@ -487,7 +493,7 @@ static int daemon_run_plugin(struct daemon *d, int wfd)
 		fcntl(wfd, F_SETFL, O_NONBLOCK); /* a check-in never blocks the daemon */
 	plugin_set_checkin_fd(ps, wfd);
 	forq_daemon info = {sizeof(info), d->cfg.name, d->cfg.plugin, daemon_scope_name(&d->cfg),
-	                    d->token};
+	                    d->token, d->cfg.ruby, d->cfg.args ? d->cfg.args : "[]"};
 	rc = fn(&info, user);
 	rc = rc == FORQ_OK ? 0 : rc > 0 && rc < 256 ? rc : 1;
 out:
@@ -802,6 +808,13 @@ int daemon_set_check(const struct config *cfg, const struct plugin_set *plugins,
 	void *user;
 	for (size_t i = 0; i < cfg->ndaemons; i++) {
 		const struct config_daemon *c = &cfg->daemons[i];
+		if (c->ruby && !plugin_set_find_daemon(plugins, c->plugin, &user)) {
+			util_seterr(err, errlen,
+				    "%s:%d: [daemon \"%s\"]: ruby = %s needs a Ruby app: "
+				    "-r app.rb or -r RAILS_ROOT",
+				    cfg->path ? cfg->path : "(config)", c->line, c->name, c->ruby);
+			return -1;
+		}
 		if (c->plugin && !plugin_set_find_daemon(plugins, c->plugin, &user)) {
 			util_seterr(
 			    err, errlen,

@@ -290,6 +290,10 @@ static void run_exec(const struct handler_env *env, const struct config_job *cj,
 	ev_io_start(r.loop, &r.in_w);
 	stream_start(&r, &r.out, out_fd, "stdout");
 	stream_start(&r, &r.err, err_fd, "stderr");
+	/* A runtime in this worker (Ruby) may own SIGCHLD between jobs; libev
+	 * resets it to the default when the watcher stops, so put it back. */
+	struct sigaction chld_before;
+	sigaction(SIGCHLD, NULL, &chld_before);
 	ev_signal_init(&r.chld_w, run_on_chld, SIGCHLD);
 	r.chld_w.data = &r;
 	ev_signal_start(r.loop, &r.chld_w);
@@ -308,6 +312,7 @@ static void run_exec(const struct handler_env *env, const struct config_job *cj,
 	current = NULL;
 	*env->handler_pid = 0;
 	ev_signal_stop(r.loop, &r.chld_w);
+	sigaction(SIGCHLD, &chld_before, NULL);
 	ev_timer_stop(r.loop, &r.timeout_w);
 	ev_timer_stop(r.loop, &r.kill_w);
 	ev_timer_stop(r.loop, &r.linger_w);
@@ -318,18 +323,28 @@ out:
 		free(vars[i]);
 }
 
-static forq_handler_fn find_plugin(const struct handler_env *env, const char *cls, void **user)
+/* A class's own handler wins over a catch-all ("*") in either set. */
+static forq_handler_fn find_plugin(const struct handler_env *env, const char *cls, void **user,
+				   struct plugin_set **from)
 {
-	for (int i = 0; i < 2; i++) {
-		forq_handler_fn fn = plugin_set_find(env->plugins[i], cls, user);
-		if (fn)
-			return fn;
-	}
+	for (int fallback = 0; fallback < 2; fallback++)
+		for (int i = 0; i < 2; i++) {
+			forq_handler_fn fn = plugin_set_find(env->plugins[i], cls, fallback, user);
+			if (fn) {
+				*from = env->plugins[i];
+				return fn;
+			}
+		}
 	return NULL;
 }
 
+void handler_result_free(struct handler_result *res)
+{
+	plugin_failure_free(&res->detail);
+}
+
 static void run_plugin(const struct handler_env *env, forq_handler_fn fn, void *user,
-		       const struct config_job *cj,
+		       struct plugin_set *set, const struct config_job *cj,
 		       const struct job *j, const char *queue, struct handler_result *res)
 {
 	forq_job fj = {sizeof(forq_job), j->job_class, j->jid, queue, j->args_json, j->raw,
@@ -342,6 +357,7 @@ static void run_plugin(const struct handler_env *env, forq_handler_fn fn, void *
 		*env->timeout_armed = 1;
 		setitimer(ITIMER_REAL, &it, NULL); /* SIGALRM's default action ends us */
 	}
+	plugin_set_failure_reset(set);
 	int rc = fn(&fj, &fe, user);
 	if (cj && cj->timeout > 0) {
 		struct itimerval off = {{0, 0}, {0, 0}};
@@ -350,9 +366,11 @@ static void run_plugin(const struct handler_env *env, forq_handler_fn fn, void *
 	}
 	if (rc == FORQ_OK) {
 		res->status = HANDLER_OK;
+		plugin_set_failure_reset(set);
 		return;
 	}
 	res->status = HANDLER_FAILED;
+	plugin_set_take_failure(set, &res->detail);
 	snprintf(res->error_class, sizeof(res->error_class), "%s",
 		 fe.error_class[0] ? fe.error_class : "Forq::PluginError");
 	snprintf(res->error_message, sizeof(res->error_message), "%s",
@@ -363,14 +381,15 @@ void handler_run(const struct handler_env *env, const struct job *j, const char 
 		 struct handler_result *res)
 {
 	const struct config_job *cj = config_find_job(env->cfg, j->job_class);
+	struct plugin_set *from = NULL;
 	forq_handler_fn fn;
 	void *user = NULL;
 
 	memset(res, 0, sizeof(*res));
 	if (cj && cj->argv) {
 		run_exec(env, cj, j, queue, res);
-	} else if ((fn = find_plugin(env, j->job_class, &user))) {
-		run_plugin(env, fn, user, cj, j, queue, res);
+	} else if ((fn = find_plugin(env, j->job_class, &user, &from))) {
+		run_plugin(env, fn, user, from, cj, j, queue, res);
 	} else {
 		res->status = HANDLER_FAILED;
 		snprintf(res->error_class, sizeof(res->error_class), "UnknownJobClass");

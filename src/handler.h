@@ -23,6 +23,8 @@ struct handler_result {
 	enum handler_status status;
 	char error_class[128];
 	char error_message[2048];
+	/* From a plugin's set_failure (forq.h); free with handler_result_free. */
+	struct plugin_failure detail;
 };
 
 struct handler_env {
@@ -38,6 +40,8 @@ struct handler_env {
  * signal watchers keep working meanwhile. */
 void handler_run(const struct handler_env *env, const struct job *j, const char *queue,
 		 struct handler_result *res);
+
+void handler_result_free(struct handler_result *res);
 
 /* Asks the running exec handler (if any) to stop now: TERM to its process
  * group, KILL 2 s later. Safe to call from a signal watcher. */

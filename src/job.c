@@ -598,8 +598,10 @@ static char *failure_text(const struct job *j, const struct job_failure *f, int 
 	    {"error_class", cls, false},
 	    {j->has_retry_count ? "retried_at" : "failed_at", now, false},
 	    {"retry_count", cnt, false},
+	    {"error_backtrace", f->backtrace_json, false},
 	};
-	char *out = scan_members(j->raw, &ms) ? NULL : splice(j->raw, &ms, ed, ARRAY_SIZE(ed));
+	size_t ned = f->backtrace_json ? ARRAY_SIZE(ed) : ARRAY_SIZE(ed) - 1;
+	char *out = scan_members(j->raw, &ms) ? NULL : splice(j->raw, &ms, ed, ned);
 	free(ms.m);
 	free(q);
 	free(msg);
@@ -617,11 +619,14 @@ char *job_failure_payload(const struct job *j, const struct job_failure *f,
 		*outcome = JOB_OUT_DEAD;
 		return job_dead_raw(j->raw);
 	}
-	*outcome = j->retry_kind == JOB_RETRY_NONE ? JOB_OUT_DISCARD : decide(j, f, count);
+	if (f->forced)
+		*outcome = (enum job_outcome)(f->forced - 1);
+	else
+		*outcome = j->retry_kind == JOB_RETRY_NONE ? JOB_OUT_DISCARD : decide(j, f, count);
 	if (*outcome == JOB_OUT_DISCARD)
 		return NULL;
 	if (*outcome == JOB_OUT_RETRY)
-		*score = f->now + job_retry_delay(count, f->rnd);
+		*score = f->now + (f->forced ? f->retry_in : job_retry_delay(count, f->rnd));
 	if (!(out = failure_text(j, f, count))) {
 		*outcome = JOB_OUT_DEAD;
 		*score = f->now;
@@ -843,8 +848,10 @@ int job_json_get_number(const char *json, const char *key, double *out)
 
 char *job_lost_payload(const struct job *j, const char *error_message, double now)
 {
-	struct job_failure f = {"Forq::ProcessLost", error_message, j->queue ? j->queue : "default",
-				0, now, 0.0};
+	struct job_failure f = {.error_class = "Forq::ProcessLost",
+				.error_message = error_message,
+				.fetched_queue = j->queue ? j->queue : "default",
+				.now = now};
 	int count = j->has_retry_count ? j->retry_count + 1 : 0;
 	char *out = j->job_class ? failure_text(j, &f, count) : NULL;
 	return out ? out : job_dead_raw(j->raw);

@@ -59,6 +59,11 @@ struct job_failure {
 	int default_max;           /* per-class `retry` from config, else 25 */
 	double now;                /* epoch seconds */
 	double rnd;                /* uniform [0,1): jitter */
+	/* Set by a handler that carries its own retry policy (the Ruby
+	 * plugin): 0 = decide as above; else a forced outcome. */
+	int forced;                /* 0, or 1 + enum job_outcome */
+	double retry_in;           /* seconds, with forced retry */
+	const char *backtrace_json;/* "error_backtrace" value (JSON text) or NULL */
 };
 
 /* Builds the payload that goes to the retry or dead set after a failure:
@@ -67,7 +72,9 @@ struct job_failure {
  * retried_at. Decides the outcome: retry while retry_count < max (and
  * retry_for not exceeded), dead when exhausted (unless "dead": false, then
  * discard), discard at once for "retry": false. *score is the retry time
- * (now + count^4 + 15 + rand(10)*(count+1)) or now for dead.
+ * (now + count^4 + 15 + rand(10)*(count+1)) or now for dead. A forced
+ * outcome (f->forced) replaces the decision and f->retry_in the delay;
+ * f->backtrace_json becomes "error_backtrace".
  * Returns a new string the caller frees (NULL for JOB_OUT_DISCARD). */
 char *job_failure_payload(const struct job *j, const struct job_failure *f,
 			  enum job_outcome *outcome, double *score);

@@ -28,7 +28,7 @@ static int check_config(const struct config *cfg)
 		fprintf(stderr, "forq: redis_url: %s\n", err);
 		return CONFIG_EXIT_CONFIG;
 	}
-	struct plugin_set *set = plugin_set_load(cfg->plugins, cfg->nplugins, err, sizeof(err));
+	struct plugin_set *set = plugin_set_load(cfg, err, sizeof(err));
 	if (!set) {
 		fprintf(stderr, "forq: %s\n", err);
 		return CONFIG_EXIT_CONFIG;
@@ -75,6 +75,11 @@ int main(int argc, char **argv)
 		return CONFIG_EXIT_CONFIG;
 	}
 	log_setup(cfg->log_level, cfg->log_format);
+	/* As `sidekiq -e`: the app's framework reads its own variables. */
+	if (cfg->environment && *cfg->environment) {
+		setenv("RAILS_ENV", cfg->environment, 0);
+		setenv("RACK_ENV", cfg->environment, 0);
+	}
 	if (cli.cmd == CLI_CHECK) {
 		rc = check_config(cfg);
 		config_free(cfg);

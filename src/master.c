@@ -930,7 +930,7 @@ static int master_prepare(struct master *m)
 		return CONFIG_EXIT_CONFIG;
 	}
 	if (m->cfg->prefork && m->cfg->nplugins) {
-		m->plugins = plugin_set_load(m->cfg->plugins, m->cfg->nplugins, err, sizeof(err));
+		m->plugins = plugin_set_load(m->cfg, err, sizeof(err));
 		if (!m->plugins || plugin_set_before_fork(m->plugins, err, sizeof(err))) {
 			log_error("cannot load plugins", LF_STR("error", err));
 			return CONFIG_EXIT_CONFIG;

@@ -38,6 +38,23 @@ static void child_setup(void)
 	util_reseed();
 }
 
+/* Process-wide by nature: there is one way to fork a process. */
+static struct {
+	process_fork_fn fn;
+	void *user;
+} fork_provider;
+
+void process_set_fork_fn(process_fork_fn fn, void *user)
+{
+	fork_provider.fn = fn;
+	fork_provider.user = user;
+}
+
+bool process_has_fork_fn(void)
+{
+	return fork_provider.fn != NULL;
+}
+
 pid_t process_spawn(process_child_fn fn, void *arg)
 {
 	sigset_t all, old;
@@ -46,8 +63,10 @@ pid_t process_spawn(process_child_fn fn, void *arg)
 
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
-	pid = fork();
+	pid = fork_provider.fn ? fork_provider.fn(fork_provider.user) : fork();
 	if (pid == 0) {
+		/* The provider's child keeps nothing of it but the process. */
+		fork_provider.fn = NULL;
 		child_setup();
 		exit(fn(arg));
 	}

@@ -13,6 +13,13 @@
  * return value is the child's exit status. */
 typedef int (*process_child_fn)(void *arg);
 
+/* How process_spawn forks: fork(2) unless a plugin provides its own
+ * (forq_host.set_fork: Ruby's fork protocol). fn(user) is called with every
+ * signal blocked and must behave like fork(2). NULL restores fork(2). */
+typedef pid_t (*process_fork_fn)(void *user);
+void process_set_fork_fn(process_fork_fn fn, void *user);
+bool process_has_fork_fn(void);
+
 /* Forks a child that runs fn(arg) and exits with its return value.
  * Returns the child's pid in the parent, or -1 (errno) if fork failed. */
 pid_t process_spawn(process_child_fn fn, void *arg);

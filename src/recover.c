@@ -147,9 +147,14 @@ static void recover_on_cleared(struct rds_reply *x, void *priv)
 static int recover_timeout(struct recover *r, struct task *t, const struct job *j,
 			   const char *working, const char *tid)
 {
-	struct job_failure f = {"Forq::Timeout",
-				"plugin handler exceeded its timeout; its worker was stopped",
-				j->queue, t->default_retry, util_now_wall(), util_random()};
+	struct job_failure f = {
+		.error_class = "Forq::Timeout",
+		.error_message = "plugin handler exceeded its timeout; its worker was stopped",
+		.fetched_queue = j->queue,
+		.default_max = t->default_retry,
+		.now = util_now_wall(),
+		.rnd = util_random(),
+	};
 	static const char *const names[] = {"retry", "dead", "discard"};
 	enum job_outcome out;
 	double at;

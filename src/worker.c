@@ -120,6 +120,12 @@ static void worker_on_shutdown_timer(struct ev_loop *loop, ev_timer *t, int reve
 	handler_abandon();
 }
 
+static void worker_event(struct worker *w, int event)
+{
+	plugin_set_event(w->a->plugins, event);
+	plugin_set_event(w->own_plugins, event);
+}
+
 static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 {
 	struct worker *w = ev_userdata(loop);
@@ -136,6 +142,7 @@ static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 		if (!w->quiet && !w->stopping) {
 			w->quiet = true;
 			log_info("worker quiet: no more fetching");
+			worker_event(w, FORQ_EVENT_QUIET);
 			if (!w->busy)
 				worker_idle_state(w);
 		}
@@ -392,9 +399,23 @@ static void worker_fail(struct worker *w, const struct job *j, const char *queue
 			const struct handler_result *res, char *payload)
 {
 	const struct config_job *cj = config_find_job(w->a->cfg, j->job_class);
-	struct job_failure f = {res->error_class, res->error_message, queue,
-				cj && cj->retry >= 0 ? cj->retry : JOB_MAX_RETRIES_DEFAULT,
-				util_now_wall(), util_random()};
+	const struct plugin_failure *d = &res->detail;
+	struct job_failure f = {
+		.error_class = res->error_class,
+		.error_message = d->error_message ? d->error_message : res->error_message,
+		.fetched_queue = queue,
+		.default_max = cj && cj->retry >= 0 ? cj->retry : JOB_MAX_RETRIES_DEFAULT,
+		.now = util_now_wall(),
+		.rnd = util_random(),
+		.retry_in = d->retry_in,
+		.backtrace_json = d->backtrace_json,
+	};
+	/* A plugin that carries its own retry policy decides the outcome. */
+	static const int forced[] = {[FORQ_DISPOSE_RETRY] = 1 + JOB_OUT_RETRY,
+				     [FORQ_DISPOSE_DEAD] = 1 + JOB_OUT_DEAD,
+				     [FORQ_DISPOSE_DISCARD] = 1 + JOB_OUT_DISCARD};
+	if (d->disposition > FORQ_DISPOSE_DEFAULT && d->disposition <= FORQ_DISPOSE_DISCARD)
+		f.forced = forced[d->disposition];
 	enum job_outcome out;
 	double score;
 	char *stored = job_failure_payload(j, &f, &out, &score);
@@ -514,6 +535,7 @@ static void worker_process(struct worker *w, struct fetched *f)
 			worker_fail(w, &j, f->queue, &res, f->payload);
 		}
 	}
+	handler_result_free(&res);
 	unique_unpublish(cell);
 	cell->jid[0] = '\0'; /* nothing runs now: a death here loses no job */
 	if (locked) {
@@ -638,8 +660,7 @@ static int worker_init_plugins(struct worker *w)
 	char err[512];
 	struct plugin_set *set = w->a->plugins;
 	if (!set && w->a->cfg->nplugins) {
-		set = w->own_plugins = plugin_set_load(w->a->cfg->plugins, w->a->cfg->nplugins, err,
-						       sizeof(err));
+		set = w->own_plugins = plugin_set_load(w->a->cfg, err, sizeof(err));
 		if (!set)
 			goto out_fail;
 	}
@@ -703,6 +724,7 @@ int worker_main(const struct worker_args *a)
 		worker_report_ready(&w);
 		worker_idle_state(&w);
 		worker_serve(&w);
+		worker_event(&w, FORQ_EVENT_SHUTDOWN);
 	}
 	log_debug("worker exiting", LF_DBL("uptime", util_now_mono() - w.started));
 out:
