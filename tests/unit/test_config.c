@@ -649,8 +649,16 @@ START_TEST(test_daemon_sections)
 	ck_assert(cfg->daemon_ttl == 9.0);
 	ck_assert(cfg->daemon_renew == 10.0);
 	ck_assert(cfg->daemon_acquire == 5.0);
-	expect_error("[daemon \"d\"]\nscope = cluster\n", 1, "exactly one of exec or plugin");
-	expect_error("[daemon \"d\"]\nexec = /a\nplugin = p\n", 1, "exactly one of exec or plugin");
+	ck_assert_int_eq(parse("[daemon \"t\"]\nruby = Billing::Ticker\nargs = [1, \"a\"]\n"), 0);
+	ck_assert_str_eq(cfg->daemons[2].plugin, CONFIG_RUBY_DAEMON_ENTRY);
+	ck_assert_str_eq(cfg->daemons[2].ruby, "Billing::Ticker");
+	ck_assert_str_eq(cfg->daemons[2].args, "[1, \"a\"]");
+	expect_error("[daemon \"d\"]\nscope = cluster\n", 1, "exactly one of exec, plugin or ruby");
+	expect_error("[daemon \"d\"]\nexec = /a\nplugin = p\n", 1, "exactly one of exec, plugin or ruby");
+	expect_error("[daemon \"d\"]\nruby = A::B\nplugin = p\n", 3, "cannot both be set");
+	expect_error("[daemon \"d\"]\nruby = A B\n", 2, "must name a Ruby class");
+	expect_error("[daemon \"d\"]\nruby = A\nargs = {}\n", 3, "args:");
+	expect_error("[daemon \"d\"]\nexec = /a\nargs = []\n", 1, "args is for ruby");
 	expect_error("[daemon \"d\"]\nscope = galaxy\n", 2, "scope must be");
 	expect_error("[daemon \"d\"]\ncheckin_timeout = x\n", 2, "checkin_timeout must be");
 	expect_error("[daemon \"d\"]\nexec = /a\n[daemon \"d\"]\n", 3, "appears twice");
