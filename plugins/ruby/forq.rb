@@ -121,7 +121,11 @@ module Forq
     # signals and fires :startup as each Sidekiq process does.
     def after_fork(worker)
       drop_sidekiq_pool if @booted_in_master
-      return true unless worker
+      unless worker
+        # A daemon: TERM raises SignalException, so its ensure blocks run.
+        Signal.trap("TERM", "DEFAULT")
+        return true
+      end
       @worker_index = ENV["FORQ_WORKER_INDEX"].to_i
       @guard_signals = true
       Signal.singleton_class.prepend(TrapGuard)
@@ -334,14 +338,21 @@ module Forq
     # --- daemons ------------------------------------------------------------
 
     # [daemon "name"] ruby = Class, args = [...]: runs until perform returns.
+    # forq's TERM (a stop, a lost lease) ends it cleanly.
     def run_daemon(class_name, args_json)
       constantize(class_name).new.perform(*JSON.parse(args_json))
+      0
+    rescue SignalException => e
+      raise unless e.signo == Signal.list["TERM"]
+      Forq.log(1, "daemon stopped by SIGTERM")
+      0
     end
 
     # "Class: message" and the backtrace, for a failure outside any job.
     def describe(exc)
       lines = ["#{exc.class}: #{exc.message}"]
-      (exc.backtrace || []).first(40).each { |l| lines << "    from #{l}" }
+      app = (exc.backtrace || []).reject { |l| l.start_with?("forq/plugins/ruby/") }
+      app.first(40).each { |l| lines << "    from #{l}" }
       lines
     rescue Exception
       ["#{exc.class}"]
