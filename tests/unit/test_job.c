@@ -324,6 +324,40 @@ START_TEST(test_second_failure_updates_in_place)
 }
 END_TEST
 
+/* A plugin with its own retry policy (the Ruby plugin) forces the outcome
+ * and the delay, and adds error_backtrace after the retry fields, as
+ * Sidekiq's JobRetry does; a later failure replaces it in place. */
+START_TEST(test_forced_outcome_and_backtrace)
+{
+	struct job_failure f = failure("ArgumentError", "Boom", NOW, 0.85);
+	enum job_outcome out;
+	double score;
+	f.forced = 1 + JOB_OUT_RETRY;
+	f.retry_in = 7.5;
+	f.backtrace_json = "\"eJyLjgUAARUAuQ==\\n\"";
+	char *p = fail_once(P64, &f, &out, &score);
+	ck_assert_str_eq(p,
+	                 P64_HEAD ",\"error_message\":\"Boom\",\"error_class\":\"ArgumentError\","
+	                          "\"failed_at\":1795380188.326673,\"retry_count\":0,"
+	                          "\"error_backtrace\":\"eJyLjgUAARUAuQ==\\n\"}");
+	ck_assert_int_eq(out, JOB_OUT_RETRY);
+	ck_assert_double_eq_tol(score, NOW + 7.5, EPS);
+	f.backtrace_json = "\"x\"";
+	f.forced = 1 + JOB_OUT_DEAD;
+	char *q = fail_once(p, &f, &out, &score);
+	ck_assert_int_eq(out, JOB_OUT_DEAD);
+	ck_assert_double_eq_tol(score, NOW, EPS);
+	ck_assert_ptr_nonnull(strstr(q, "\"error_backtrace\":\"x\",\"retried_at\":"));
+	ck_assert_ptr_null(strstr(q, "eJyL"));
+	f.forced = 1 + JOB_OUT_DISCARD;
+	char *r = fail_once(q, &f, &out, &score);
+	ck_assert_int_eq(out, JOB_OUT_DISCARD);
+	ck_assert_ptr_null(r);
+	free(p);
+	free(q);
+}
+END_TEST
+
 /* Big integers, float digits, exponents, nested look-alike strings,
  * unknown fields, white space and key order all come back byte for byte. */
 #define WS_HEAD                                                                                    \
@@ -1039,6 +1073,7 @@ Suite *make_suite(void)
 	tc = tcase_create("failure");
 	tcase_add_test(tc, test_first_failure);
 	tcase_add_test(tc, test_second_failure_updates_in_place);
+	tcase_add_test(tc, test_forced_outcome_and_backtrace);
 	tcase_add_test(tc, test_splice_preserves_every_other_byte);
 	tcase_add_test(tc, test_splice_escaped_and_duplicate_keys);
 	tcase_add_test(tc, test_failure_queue_choice);
