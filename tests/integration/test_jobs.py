@@ -108,6 +108,46 @@ def test_plugin_handler_and_unknown_class(forq, redis_server):
     assert classes == ["TestFailure", "UnknownJobClass"]
 
 
+def test_catchall_handler_disposes_as_the_plugin_says_and_gets_events(forq, redis_server,
+                                                                       tmpdir_path):
+    """The ABI a language plugin uses: a "*" handler runs classes nobody
+    registered (TestJob keeps its own), set_failure decides the outcome,
+    delay, backtrace and full message, and the event hook hears quiet and
+    shutdown in each worker."""
+    events = os.path.join(tmpdir_path, "events")
+    f = forq("-P", "2", "--prefork", "-r", TESTPLUG,
+             env={"FORQ_TEST_CATCHALL": "1", "FORQ_TEST_DISPOSE": "retry",
+                  "FORQ_TEST_EVENT_FILE": events})
+    f.wait_workers(2)
+    r = rconn(redis_server)
+    own = push(redis_server, "TestJob", '["fine"]')
+    retried = push(redis_server, "Some::RubyJob", "[1]")
+    f.wait_log(f"job done.* jid={own}")
+    f.wait_log(f"job failed.* jid={retried} .*error_class=CatchAll::Failed.*next=retry")
+    [(payload, score)] = r.zrange("retry", 0, -1, withscores=True)
+    job = json.loads(payload)
+    assert job["error_backtrace"] == ["catchall.c:1"]
+    assert job["error_message"] == "m" * 3000   # not cut at forq_error's 1 KiB
+    assert 3500 < score - time.time() < 3700
+    f.stop()
+    for how, want in (("dead", 1), ("discard", 0)):
+        r.delete("dead")
+        g = forq("-P", "1", "--prefork", "-r", TESTPLUG,
+                 env={"FORQ_TEST_CATCHALL": "1", "FORQ_TEST_DISPOSE": how,
+                      "FORQ_TEST_EVENT_FILE": events})
+        g.wait_workers(1)
+        jid = push(redis_server, "Other", "[]")
+        g.wait_log(f"job failed.* jid={jid} .*next={how}")
+        assert r.zcard("dead") == want
+        g.signal(signal.SIGTSTP)
+        g.wait_log("worker quiet")
+        g.signal(signal.SIGTERM)
+        assert g.wait_exit() == 0
+    lines = open(events).read().split()
+    # the first forq was killed by the harness: only the two stopped ones speak
+    assert lines.count("quiet") == 2 and lines.count("shutdown") == 2, lines
+
+
 def test_malformed_payloads_go_to_dead_and_worker_keeps_serving(forq, redis_server, tmpdir_path):
     h = handler(tmpdir_path, "ok.sh", "exit 0\n")
     f = forq(config=f'[forq]\n[job "OkJob"]\nexec = {h}\n')

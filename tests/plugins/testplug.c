@@ -202,8 +202,47 @@ static int test_daemon(const forq_daemon *d, void *user)
 	}
 }
 
+/* The catch-all ("*") handler: fails every job it gets with a disposition
+ * chosen by FORQ_TEST_DISPOSE (retry|dead|discard), a backtrace and a
+ * message longer than forq_error holds, as a language plugin would. */
+static int catchall_run(const forq_job *job, forq_error *err, void *user)
+{
+	forq_host *host = user;
+	const char *how = getenv("FORQ_TEST_DISPOSE");
+	static char msg[3001];
+	memset(msg, 'm', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	forq_failure f = {.size = sizeof(f),
+			  .disposition = !how ? FORQ_DISPOSE_DEFAULT
+					 : !strcmp(how, "dead") ? FORQ_DISPOSE_DEAD
+					 : !strcmp(how, "discard") ? FORQ_DISPOSE_DISCARD
+								   : FORQ_DISPOSE_RETRY,
+			  .retry_in = 3600,
+			  .backtrace_json = "[\"catchall.c:1\"]",
+			  .error_message = msg};
+	host->set_failure(host, &f);
+	return forq_error_set(err, "CatchAll::Failed", "no class %s", job->job_class);
+}
+
+static void on_event(forq_host *host, int event, void *user)
+{
+	const char *path = getenv("FORQ_TEST_EVENT_FILE");
+	FILE *f = path ? fopen(path, "a") : NULL;
+	(void)host;
+	(void)user;
+	if (!f)
+		return;
+	fprintf(f, "%s %ld\n", event == FORQ_EVENT_QUIET ? "quiet" : "shutdown", (long)getpid());
+	fclose(f);
+}
+
 int forq_plugin_init(forq_host *host)
 {
+	if (getenv("FORQ_TEST_CATCHALL")) {
+		if (host->register_handler(host, "*", catchall_run, host) != FORQ_OK)
+			return FORQ_FAIL;
+		host->set_event_hook(host, on_event, NULL);
+	}
 	const char *mb = getenv("FORQ_TEST_TABLE_MB");
 	if (mb && atoi(mb) > 0) {
 		table_len = (size_t)atoi(mb) << 20;
