@@ -261,22 +261,42 @@ static const char *str_or(VALUE v, const char *dflt)
 	return RB_TYPE_P(v, T_STRING) ? StringValueCStr(v) : dflt;
 }
 
-/* forq.rb returns nil, or [class, message, disposition, retry_in, backtrace]. */
-static int report_failure(VALUE r, forq_error *err)
+struct failure_view {
+	VALUE result;
+	const char *cls;
+	forq_failure f;
+};
+
+/* forq.rb returns nil, or [class, message, disposition, retry_in,
+ * backtrace]. Read under rb_protect: a conversion may raise. */
+static VALUE view_failure(VALUE arg)
 {
-	VALUE cls = rb_ary_entry(r, 0), msg = rb_ary_entry(r, 1), bt = rb_ary_entry(r, 4);
+	struct failure_view *v = (struct failure_view *)arg;
+	VALUE r = v->result, msg = rb_ary_entry(r, 1), bt = rb_ary_entry(r, 4);
 	if (RB_TYPE_P(msg, T_STRING) && memchr(RSTRING_PTR(msg), '\0', (size_t)RSTRING_LEN(msg)))
 		msg = rb_funcall(msg, rb_intern("delete"), 1, rb_str_new("\0", 1));
-	forq_failure f = {
-		.size = sizeof(f),
-		.disposition = NUM2INT(rb_ary_entry(r, 2)),
-		.retry_in = NUM2DBL(rb_ary_entry(r, 3)),
-		.backtrace_json = NIL_P(bt) ? NULL : str_or(bt, NULL),
-		.error_message = str_or(msg, ""),
-	};
-	forq_error_set(err, str_or(cls, "RuntimeError"), "%s", f.error_message);
+	rb_ary_store(r, 1, msg); /* keeps the new string alive */
+	v->cls = str_or(rb_ary_entry(r, 0), "RuntimeError");
+	v->f.disposition = NUM2INT(rb_ary_entry(r, 2));
+	v->f.retry_in = NUM2DBL(rb_ary_entry(r, 3));
+	v->f.backtrace_json = NIL_P(bt) ? NULL : str_or(bt, NULL);
+	v->f.error_message = str_or(msg, "");
+	return Qnil;
+}
+
+static int report_failure(VALUE r, forq_error *err)
+{
+	struct failure_view v = {.result = r, .f = {.size = sizeof(forq_failure)}};
+	int state = 0;
+	rb_protect(view_failure, (VALUE)&v, &state);
+	if (state) {
+		rb_set_errinfo(Qnil);
+		return forq_error_set(err, "Forq::RubyError", "the job's failure could not be read");
+	}
+	forq_error_set(err, v.cls, "%s", v.f.error_message);
 	if (FORQ_HOST_HAS(rb.host, set_failure) && rb.host->set_failure)
-		rb.host->set_failure(rb.host, &f);
+		rb.host->set_failure(rb.host, &v.f);
+	RB_GC_GUARD(r);
 	return FORQ_FAIL;
 }
 
