@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "client.h"
 #include "config.h"
+#include "daemon.h"
 #include "log.h"
 #include "master.h"
 #include "plugin.h"
@@ -19,7 +20,8 @@ static const char *env_lookup(const char *name)
 	return getenv(name);
 }
 
-/* -n also loads the plugins, so a typo in a path fails the check. */
+/* -n also loads the plugins (and a Ruby app), so a typo in a path or an
+ * app that does not load fails the check. */
 static int check_config(const struct config *cfg)
 {
 	char err[512];
@@ -31,6 +33,12 @@ static int check_config(const struct config *cfg)
 	struct plugin_set *set = plugin_set_load(cfg, err, sizeof(err));
 	if (!set) {
 		fprintf(stderr, "forq: %s\n", err);
+		return CONFIG_EXIT_CONFIG;
+	}
+	/* Every daemon's plugin entry (or Ruby app) must be there too. */
+	if (daemon_set_check(cfg, set, err, sizeof(err))) {
+		fprintf(stderr, "forq: %s\n", err);
+		plugin_set_free(set);
 		return CONFIG_EXIT_CONFIG;
 	}
 	plugin_set_free(set);
