@@ -802,24 +802,33 @@ void daemon_set_free(struct daemon_set *set)
 	free(set);
 }
 
-int daemon_set_check(const struct config *cfg, const struct plugin_set *plugins, char *err,
-                     size_t errlen)
+static bool has_script(const struct config *cfg)
 {
+	for (size_t i = 0; i < cfg->nplugins; i++)
+		if (!plugin_is_shared_object(cfg->plugins[i]))
+			return true;
+	return false;
+}
+
+int daemon_set_check(const struct config *cfg, bool loaded, const struct plugin_set *plugins,
+		     char *err, size_t errlen)
+{
+	const char *path = cfg->path ? cfg->path : "(config)";
 	void *user;
 	for (size_t i = 0; i < cfg->ndaemons; i++) {
 		const struct config_daemon *c = &cfg->daemons[i];
-		if (c->ruby && !plugin_set_find_daemon(plugins, c->plugin, &user)) {
+		if (c->ruby && !has_script(cfg)) {
 			util_seterr(err, errlen,
 				    "%s:%d: [daemon \"%s\"]: ruby = %s needs a Ruby app: "
 				    "-r app.rb or -r RAILS_ROOT",
-				    cfg->path ? cfg->path : "(config)", c->line, c->name, c->ruby);
+				    path, c->line, c->name, c->ruby);
 			return -1;
 		}
-		if (c->plugin && !plugin_set_find_daemon(plugins, c->plugin, &user)) {
+		if (loaded && c->plugin && !plugin_set_find_daemon(plugins, c->plugin, &user)) {
 			util_seterr(
 			    err, errlen,
 			    "%s:%d: [daemon \"%s\"]: no plugin registered the daemon entry '%s'",
-			    cfg->path ? cfg->path : "(config)", c->line, c->name, c->plugin);
+			    path, c->line, c->name, c->plugin);
 			return -1;
 		}
 	}

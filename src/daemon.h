@@ -36,10 +36,11 @@ struct daemon_set *daemon_set_new(struct ev_loop *loop, struct rds_async *rds, c
                                   daemon_forget_fn forget, void *priv);
 void daemon_set_free(struct daemon_set *set);
 
-/* 0 when every plugin daemon names an entry some plugin registered; else -1
- * with a message in err. Only meaningful with plugins loaded (prefork). */
-int daemon_set_check(const struct config *cfg, const struct plugin_set *plugins, char *err,
-                     size_t errlen);
+/* 0 when every `ruby =` daemon has a Ruby app to run in and, when the
+ * plugins are loaded (prefork, forq -n), every plugin daemon names an entry
+ * some plugin registered; else -1 with a message (file:line) in err. */
+int daemon_set_check(const struct config *cfg, bool loaded, const struct plugin_set *plugins,
+		     char *err, size_t errlen);
 
 /* Starts node daemons and contention for cluster daemons. */
 void daemon_set_start(struct daemon_set *set);

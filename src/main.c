@@ -36,7 +36,7 @@ static int check_config(const struct config *cfg)
 		return CONFIG_EXIT_CONFIG;
 	}
 	/* Every daemon's plugin entry (or Ruby app) must be there too. */
-	if (daemon_set_check(cfg, set, err, sizeof(err))) {
+	if (daemon_set_check(cfg, true, set, err, sizeof(err))) {
 		fprintf(stderr, "forq: %s\n", err);
 		plugin_set_free(set);
 		return CONFIG_EXIT_CONFIG;

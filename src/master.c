@@ -929,6 +929,11 @@ static int master_prepare(struct master *m)
 		log_error("bad redis URL", LF_STR("error", err));
 		return CONFIG_EXIT_CONFIG;
 	}
+	/* Before an app boots for seconds: a Ruby daemon needs a Ruby app. */
+	if (daemon_set_check(m->cfg, false, NULL, err, sizeof(err))) {
+		log_error("configuration error", LF_STR("error", err));
+		return CONFIG_EXIT_CONFIG;
+	}
 	if (m->cfg->prefork && m->cfg->nplugins) {
 		m->plugins = plugin_set_load(m->cfg, err, sizeof(err));
 		if (!m->plugins || plugin_set_before_fork(m->plugins, err, sizeof(err))) {
@@ -936,10 +941,10 @@ static int master_prepare(struct master *m)
 			return CONFIG_EXIT_CONFIG;
 		}
 		log_info("plugins preloaded", LF_INT("plugins", plugin_set_count(m->plugins)));
-		if (daemon_set_check(m->cfg, m->plugins, err, sizeof(err))) {
-			log_error("configuration error", LF_STR("error", err));
-			return CONFIG_EXIT_CONFIG;
-		}
+	}
+	if (m->cfg->prefork && daemon_set_check(m->cfg, true, m->plugins, err, sizeof(err))) {
+		log_error("configuration error", LF_STR("error", err));
+		return CONFIG_EXIT_CONFIG;
 	}
 	if (m->cfg->pidfile) {
 		if (pidfile_write(m->cfg->pidfile, m->pid)) {

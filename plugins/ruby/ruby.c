@@ -217,6 +217,10 @@ static int hook_after_fork(forq_host *host, void *user)
 	for (size_t i = 0; i < sizeof(ruby_signals) / sizeof(ruby_signals[0]); i++)
 		sigaction(ruby_signals[i], &rb.saved[i], NULL);
 	VALUE worker = getenv("FORQ_WORKER_INDEX") ? Qtrue : Qfalse;
+	/* A VM started in this worker (--no-prefork) took SIGALRM, which forq
+	 * leaves at its default so a plugin handler's timeout ends the worker. */
+	if (worker == Qtrue)
+		signal(SIGALRM, SIG_DFL);
 	return guarded(after_fork_body, worker, "worker start (:startup)") == Qundef ? FORQ_FAIL
 										   : FORQ_OK;
 }
