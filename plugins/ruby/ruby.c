@@ -176,12 +176,20 @@ static VALUE fork_body(VALUE unused)
 
 static pid_t ruby_fork(void *user)
 {
+	pid_t parent = getpid();
 	int state = 0;
 	(void)user;
 	VALUE v = rb_protect(fork_body, Qnil, &state);
 	if (state) {
 		VALUE exc = rb_errinfo();
 		rb_set_errinfo(Qnil);
+		if (getpid() != parent) {
+			/* A fork hook of the app's raised in the child: it must not
+			 * go on as a second master. Like a failed :startup, this is
+			 * the app's configuration: not respawned. */
+			log_exception("a fork hook raised in the new child", exc);
+			_exit(78);
+		}
 		log_exception("Process.fork failed", exc);
 		errno = EAGAIN;
 		return -1;
