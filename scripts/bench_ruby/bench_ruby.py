@@ -27,8 +27,10 @@ Standalone: /usr/bin/python3 scripts/bench_ruby/bench_ruby.py --build build-benc
 From bench.py:  bench_ruby.run(build, tmp, rds, jobs=N, runs=R)
 """
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -130,7 +132,7 @@ class ForqRunner:
 class SidekiqRunner(bench_sidekiq.SidekiqFleet):
     """n `sidekiq` processes on rds; waits, stops and shows logs like SidekiqFleet."""
 
-    def __init__(self, rds, tmp, tag, app, n, environment="production", env=None):
+    def __init__(self, rds, tmp, tag, app, n, environment="production", env=None, cwd=None):
         self.rds = rds
         self.logs = []
         self.procs = []
@@ -142,7 +144,7 @@ class SidekiqRunner(bench_sidekiq.SidekiqFleet):
                 [*bench_sidekiq.sidekiq_cmd(), "-e", environment, "-c", str(CONCURRENCY),
                  "-q", "default", "-r", app],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                env=clean_env(rds, env), cwd=tmp, start_new_session=True))
+                env=clean_env(rds, env), cwd=cwd or tmp, start_new_session=True))
         self.pids = [p.pid for p in self.procs]
 
     def check(self):
@@ -306,7 +308,44 @@ def print_compare(title, count, runs, forq, sk, sk_version):
 
 # ---- memory ----------------------------------------------------------------------
 
-RAILS_SAMPLE = "RailsBench::NoopJob.perform_later"
+# The app's simplest job: SlowWorker sleeping 0 s, through the app's server
+# middleware and Rails' executor. (RecordWorker, one ActiveRecord insert,
+# fails under Sidekiq: 40 threads on one sqlite file get "database is locked".)
+RAILS_JOB = "SlowWorker"
+RAILS_SAMPLE = 'SlowWorker.perform_async(0, "bench")'
+
+
+@contextlib.contextmanager
+def cwd(path):
+    """bench.Forq starts forq in our cwd; a Rails app is run from its root."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def rails_copy(rds, app, tmp, environment):
+    """A copy of the app in tmp, as the tests use it: its gems locked offline
+    against Debian's (`bundle lock --local`), its sqlite database at
+    $FORQ_TEST_DB made by db/setup.rb. Returns (root, env)."""
+    root = os.path.join(tmp, "rails_app")
+    shutil.copytree(app, root, ignore=shutil.ignore_patterns(
+        "log", "tmp", "*.sqlite3*", "Gemfile.lock"))
+    env = {"RAILS_ENV": environment, "RACK_ENV": environment,
+           "FORQ_TEST_DB": os.path.join(tmp, "rails_app.sqlite3")}
+    steps = []
+    if os.path.exists(os.path.join(root, "Gemfile")):
+        steps.append(["bundle", "lock", "--local"])
+    if os.path.exists(os.path.join(root, "db", "setup.rb")):
+        steps.append(["ruby", "db/setup.rb"])
+    for argv in steps:
+        p = subprocess.run(argv, cwd=root, env=clean_env(rds, env), capture_output=True,
+                           text=True, timeout=300)
+        if p.returncode:
+            raise RuntimeError(f"{' '.join(argv)} in {root} failed:\n{p.stdout}{p.stderr}")
+    return root, env
 
 
 def run_jobs(r, template, count, runner, what):
@@ -320,15 +359,17 @@ def run_jobs(r, template, count, runner, what):
     check_outcome(r, count, runner, what)
 
 
-def memory(build, rds, tmp, app, environment, count, sample_code):
+def memory(build, rds, tmp, app, environment, count):
     r = rds.r
-    env = {"RAILS_ENV": environment, "RACK_ENV": environment}
-    boot = os.path.join(app, "config", "environment")
-    template = sample_payload(rds, tmp, boot, sample_code, env)
+    root, env = rails_copy(rds, app, tmp, environment)
+    template = sample_payload(rds, root, os.path.join(root, "config", "environment"),
+                              RAILS_SAMPLE, env)
     res = {}
 
-    f = ForqRunner(build, rds, tmp, "memory",
-                   ["-P", str(MEM_PROCESSES), "--prefork", "-r", app, "-e", environment], env)
+    with cwd(root):
+        f = ForqRunner(build, rds, tmp, "memory",
+                       ["-P", str(MEM_PROCESSES), "--prefork", "-r", root, "-e", environment],
+                       env)
     try:
         f.f.wait_idle(MEM_PROCESSES, timeout=180)
         run_jobs(r, template, count, f, "forq memory")
@@ -338,7 +379,7 @@ def memory(build, rds, tmp, app, environment, count, sample_code):
         f.stop()
         r.flushall()
 
-    s = SidekiqRunner(rds, tmp, "memory", app, MEM_PROCESSES, environment, env)
+    s = SidekiqRunner(rds, tmp, "memory", root, MEM_PROCESSES, environment, env, cwd=root)
     try:
         s.wait_ready(timeout=180)
         run_jobs(r, template, count, s, "sidekiq memory")
@@ -352,7 +393,7 @@ def memory(build, rds, tmp, app, environment, count, sample_code):
 
 # ---- the section -----------------------------------------------------------------
 
-def run(build, tmp, rds=None, jobs=None, runs=None, rails_app=None, environment="production"):
+def run(build, tmp, rds=None, jobs=None, runs=None, rails_app=None, environment="test"):
     """Runs the section and prints it. Starts (and stops) its own redis-server
     unless rds (a bench.Redis) is given."""
     build = os.path.abspath(build)
@@ -388,11 +429,11 @@ def run(build, tmp, rds=None, jobs=None, runs=None, rails_app=None, environment=
             print("Ruby no-op ActiveJob: skipped: activejob is not available "
                   "(Debian's ruby-activejob)")
         if os.path.exists(os.path.join(rails_app, "config", "environment.rb")):
-            m = memory(build, rds, tmp, rails_app, environment, mem_jobs, RAILS_SAMPLE)
+            m = memory(build, rds, tmp, rails_app, environment, mem_jobs)
             ft, fe = m["forq"]
             st, se = m["sidekiq"]
             print(f"Memory, {os.path.relpath(rails_app, ROOT)} -e {environment}, after "
-                  f"{mem_jobs:,} jobs ({RAILS_SAMPLE.split('.')[0]}), PSS:")
+                  f"{mem_jobs:,} jobs ({RAILS_JOB}), PSS:")
             print(f"  forq -P {MEM_PROCESSES} --prefork: {ft:.1f} MiB (master {fe[0][1]:.1f}, "
                   f"workers {', '.join(f'{x:.1f}' for _, x in fe[1:])})")
             print(f"  Sidekiq {sk_version} x{MEM_PROCESSES} -c {CONCURRENCY}: {st:.1f} MiB "
