@@ -6,9 +6,11 @@
   activejob  N/5 no-op ActiveJobs through Rails' Sidekiq adapter
              (scripts/bench_ruby/activejob_app.rb, default 20,000), the same
              comparison
-  memory     PSS of forq -P 4 --prefork -r tests/apps/rails_app (master and
-             workers) against 4 x `sidekiq -c 10 -r tests/apps/rails_app`,
-             each after running 2,000 of the app's simplest job
+  memory     PSS of forq -P 4 --prefork -r tests/apps/rails_app -e test (master
+             and workers) against 4 x `sidekiq -e test -c 10 -r
+             tests/apps/rails_app`, idle and after 2,000 and 20,000 of the
+             app's simplest job (SlowWorker sleeping 0 s), each in a copy of
+             the app run from its root
 
 A drain run: FLUSHALL, enqueue all N jobs (LPUSH in pipelines of 1,000
 payloads, each a copy of one payload the real client made -- a
@@ -31,7 +33,6 @@ import contextlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,7 +55,7 @@ RUNS = 3
 PROCESSES = 2
 CONCURRENCY = 10        # Sidekiq 6.4's default, given explicitly
 MEM_PROCESSES = 4
-MEM_JOBS = 2_000
+MEM_JOBS = (2_000, 20_000)   # PSS when idle and after each total
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -348,7 +349,8 @@ def rails_copy(rds, app, tmp, environment):
     return root, env
 
 
-def run_jobs(r, template, count, runner, what):
+def run_jobs(r, template, count, runner, what, total=None):
+    """Runs count more jobs; total: what stat:processed must then be."""
     enqueue(r, template, count, check=False)
     end = time.monotonic() + 300
     while not queue_drained(r):
@@ -356,10 +358,22 @@ def run_jobs(r, template, count, runner, what):
         if time.monotonic() > end:
             raise RuntimeError(f"{what}: jobs still queued after 300 s\n{runner.log_tail()}")
         time.sleep(0.02)
-    check_outcome(r, count, runner, what)
+    check_outcome(r, total or count, runner, what)
 
 
-def memory(build, rds, tmp, app, environment, count):
+def pss_after(r, template, counts, runner, what):
+    """[(jobs run so far, total PSS, [(pid, PSS)])] at 0 jobs and after each count."""
+    out, done = [], 0
+    for n in [0, *counts]:
+        if n:
+            run_jobs(r, template, n - done, runner, what, n)
+            done = n
+        time.sleep(1)
+        out.append((n, *pss_mib(runner.pids)))
+    return out
+
+
+def memory(build, rds, tmp, app, environment, counts):
     r = rds.r
     root, env = rails_copy(rds, app, tmp, environment)
     template = sample_payload(rds, root, os.path.join(root, "config", "environment"),
@@ -372,9 +386,7 @@ def memory(build, rds, tmp, app, environment, count):
                        env)
     try:
         f.f.wait_idle(MEM_PROCESSES, timeout=180)
-        run_jobs(r, template, count, f, "forq memory")
-        time.sleep(1)
-        res["forq"] = pss_mib(f.pids)
+        res["forq"] = pss_after(r, template, counts, f, "forq memory")
     finally:
         f.stop()
         r.flushall()
@@ -382,13 +394,22 @@ def memory(build, rds, tmp, app, environment, count):
     s = SidekiqRunner(rds, tmp, "memory", root, MEM_PROCESSES, environment, env, cwd=root)
     try:
         s.wait_ready(timeout=180)
-        run_jobs(r, template, count, s, "sidekiq memory")
-        time.sleep(1)
-        res["sidekiq"] = pss_mib(s.pids)
+        res["sidekiq"] = pss_after(r, template, counts, s, "sidekiq memory")
     finally:
         s.stop()
         r.flushall()
     return res
+
+
+def print_memory(rails_app, environment, counts, m, sk_version):
+    print(f"Memory, {os.path.relpath(rails_app, ROOT)} -e {environment}, PSS in MiB when idle "
+          f"and after {' and '.join(f'{n:,}' for n in counts)} jobs ({RAILS_JOB}):")
+    for (n, ft, fe), (_, st, se) in zip(m["forq"], m["sidekiq"]):
+        when = f"after {n:,} jobs" if n else "idle"
+        print(f"  {when}: forq -P {MEM_PROCESSES} --prefork {ft:.1f} (master {fe[0][1]:.1f}, "
+              f"workers {', '.join(f'{x:.1f}' for _, x in fe[1:])}); Sidekiq {sk_version} "
+              f"x{MEM_PROCESSES} -c {CONCURRENCY} {st:.1f} ({', '.join(f'{x:.1f}' for _, x in se)})"
+              f"; forq/Sidekiq {ft / st:.2f} x")
 
 
 # ---- the section -----------------------------------------------------------------
@@ -401,7 +422,7 @@ def run(build, tmp, rds=None, jobs=None, runs=None, rails_app=None, environment=
     runs = runs or int(os.environ.get("FORQ_BENCH_RUBY_RUNS", RUNS))
     rails_app = rails_app or os.environ.get("FORQ_BENCH_RAILS_APP", RAILS_APP)
     aj_jobs = max(1, jobs // 5)
-    mem_jobs = min(MEM_JOBS, jobs)
+    mem_jobs = sorted({min(n, jobs) for n in MEM_JOBS})
     sk_version = bench_sidekiq.ruby_probe('require "sidekiq"; print Sidekiq::VERSION')
     if not sk_version:
         print("Ruby jobs: skipped: Sidekiq is not available (ruby and Debian's ruby-sidekiq; "
@@ -430,15 +451,7 @@ def run(build, tmp, rds=None, jobs=None, runs=None, rails_app=None, environment=
                   "(Debian's ruby-activejob)")
         if os.path.exists(os.path.join(rails_app, "config", "environment.rb")):
             m = memory(build, rds, tmp, rails_app, environment, mem_jobs)
-            ft, fe = m["forq"]
-            st, se = m["sidekiq"]
-            print(f"Memory, {os.path.relpath(rails_app, ROOT)} -e {environment}, after "
-                  f"{mem_jobs:,} jobs ({RAILS_JOB}), PSS:")
-            print(f"  forq -P {MEM_PROCESSES} --prefork: {ft:.1f} MiB (master {fe[0][1]:.1f}, "
-                  f"workers {', '.join(f'{x:.1f}' for _, x in fe[1:])})")
-            print(f"  Sidekiq {sk_version} x{MEM_PROCESSES} -c {CONCURRENCY}: {st:.1f} MiB "
-                  f"({', '.join(f'{x:.1f}' for _, x in se)})")
-            print(f"  forq/Sidekiq: {ft / st:.2f} x")
+            print_memory(rails_app, environment, mem_jobs, m, sk_version)
         else:
             print(f"Memory with a Rails app: skipped: no {rails_app}/config/environment.rb")
     finally:
