@@ -25,6 +25,9 @@ the drain ends, before they are stopped; redis-server's is shown apart.
 rate from then on. forq and Sidekiq runs are interleaved, RUNS of each; the
 median run (by jobs/s) of each is printed.
 
+Environment: FORQ_BENCH_RUBY_JOBS, FORQ_BENCH_RUBY_RUNS (bench.py's --ruby-jobs,
+--ruby-runs), FORQ_BENCH_RAILS_APP (another Rails root for the memory figures).
+
 Standalone: /usr/bin/python3 scripts/bench_ruby/bench_ruby.py --build build-bench
 From bench.py:  bench_ruby.run(build, tmp, rds, jobs=N, runs=R)
 """
