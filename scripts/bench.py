@@ -12,6 +12,11 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
   cluster     three nodes, default lease settings: leader failover and cluster
               daemon takeover after TERM and after SIGKILL of the holder; cron
               firing delay after the tick (every-second entry, 30 s)
+  ruby        the Ruby plugin against Sidekiq 6.4.1 x2 on the same Ruby jobs:
+              100,000 no-op Sidekiq::Workers and 20,000 no-op ActiveJobs
+              (jobs/s, CPU s per 1000 jobs), PSS of 4 workers with
+              tests/apps/rails_app against 4 Sidekiq processes
+              (scripts/bench_ruby/bench_ruby.py; --ruby-jobs N for quick runs)
 """
 import argparse
 import json
@@ -439,7 +444,15 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("sections", nargs="*",
                     default=["supervisor", "throughput", "latency", "recovery", "sidekiq",
-                             "cluster"])
+                             "cluster", "ruby"])
+    ap.add_argument("--ruby-jobs", type=int,
+                    default=int(os.environ.get("FORQ_BENCH_RUBY_JOBS", 100_000)),
+                    help="ruby: no-op Sidekiq::Worker jobs, ActiveJobs are a fifth "
+                         "(env FORQ_BENCH_RUBY_JOBS; default 100,000)")
+    ap.add_argument("--ruby-runs", type=int,
+                    default=int(os.environ.get("FORQ_BENCH_RUBY_RUNS", 3)),
+                    help="ruby: interleaved runs of each system (env FORQ_BENCH_RUBY_RUNS; "
+                         "default 3)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     plug = os.path.join(build, "libforq_testplug.so")
@@ -467,6 +480,11 @@ def main():
                     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
                     import bench_sidekiq
                     bench_sidekiq.run(build, tmp, rds)
+                elif section == "ruby":
+                    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                    "bench_ruby"))
+                    import bench_ruby
+                    bench_ruby.run(build, tmp, rds, jobs=a.ruby_jobs, runs=a.ruby_runs)
                 else:
                     sys.exit(f"unknown section {section}")
             finally:
