@@ -60,7 +60,7 @@ static void log_exception(const char *what, VALUE exc)
 	for (long i = 0; i < RARRAY_LEN(lines); i++) {
 		VALUE l = rb_ary_entry(lines, i);
 		snprintf(buf, sizeof(buf), "%s%s%.*s", i ? "" : what, i ? "" : ": ",
-			 (int)RSTRING_LEN(l), RSTRING_PTR(l));
+		         (int)RSTRING_LEN(l), RSTRING_PTR(l));
 		say(FORQ_LOG_ERROR, buf);
 	}
 }
@@ -108,7 +108,7 @@ static VALUE eval_runtime(VALUE unused)
 	(void)unused;
 	/* Named, so backtraces point at forq.rb rather than "eval". */
 	return rb_funcall(rb_mKernel, rb_intern("eval"), 4, rb_str_new_cstr(forq_rb_source), Qnil,
-			  rb_str_new_cstr("forq/plugins/ruby/forq.rb"), INT2FIX(1));
+	                  rb_str_new_cstr("forq/plugins/ruby/forq.rb"), INT2FIX(1));
 }
 
 static VALUE boot_body(VALUE unused)
@@ -118,8 +118,8 @@ static VALUE boot_body(VALUE unused)
 	for (size_t i = 0; i < rb.host->nscripts; i++)
 		rb_ary_push(scripts, rb_str_new_cstr(rb.host->scripts[i]));
 	return rb_funcall(rb.mForq, rb_intern("boot"), 3, scripts,
-			  rb_str_new_cstr(rb.host->redis_url ? rb.host->redis_url : ""),
-			  rb.host->environment ? rb_str_new_cstr(rb.host->environment) : Qnil);
+	                  rb_str_new_cstr(rb.host->redis_url ? rb.host->redis_url : ""),
+	                  rb.host->environment ? rb_str_new_cstr(rb.host->environment) : Qnil);
 }
 
 static int vm_start(void)
@@ -230,7 +230,7 @@ static int hook_after_fork(forq_host *host, void *user)
 	if (worker == Qtrue)
 		signal(SIGALRM, SIG_DFL);
 	return guarded(after_fork_body, worker, "worker start (:startup)") == Qundef ? FORQ_FAIL
-										   : FORQ_OK;
+	                                                                             : FORQ_OK;
 }
 
 static VALUE event_body(VALUE name)
@@ -264,8 +264,8 @@ static VALUE perform_body(VALUE arg)
 {
 	const forq_job *job = ((struct call *)arg)->job;
 	return rb_funcall(rb.mForq, rb_intern("perform"), 2,
-			  rb_str_new(job->payload_json, (long)strlen(job->payload_json)),
-			  rb_str_new_cstr(job->queue));
+	                  rb_str_new(job->payload_json, (long)strlen(job->payload_json)),
+	                  rb_str_new_cstr(job->queue));
 }
 
 static const char *str_or(VALUE v, const char *dflt)
@@ -303,7 +303,8 @@ static int report_failure(VALUE r, forq_error *err)
 	rb_protect(view_failure, (VALUE)&v, &state);
 	if (state) {
 		rb_set_errinfo(Qnil);
-		return forq_error_set(err, "Forq::RubyError", "the job's failure could not be read");
+		return forq_error_set(err, "Forq::RubyError",
+		                      "the job's failure could not be read");
 	}
 	forq_error_set(err, v.cls, "%s", v.f.error_message);
 	if (FORQ_HOST_HAS(rb.host, set_failure) && rb.host->set_failure)
@@ -322,7 +323,7 @@ static int handle_job(const forq_job *job, forq_error *err, void *user)
 		VALUE exc = rb_errinfo();
 		rb_set_errinfo(Qnil);
 		return forq_error_set(err, NIL_P(exc) ? "Forq::RubyError" : rb_obj_classname(exc),
-				      "the job escaped Ruby's rescue (state %d)", state);
+		                      "the job escaped Ruby's rescue (state %d)", state);
 	}
 	if (NIL_P(r))
 		return FORQ_OK;
@@ -335,7 +336,7 @@ static VALUE daemon_body(VALUE arg)
 {
 	const forq_daemon *d = (const forq_daemon *)arg;
 	return rb_funcall(rb.mForq, rb_intern("run_daemon"), 2, rb_str_new_cstr(d->target),
-			  rb_str_new_cstr(d->args_json ? d->args_json : "[]"));
+	                  rb_str_new_cstr(d->args_json ? d->args_json : "[]"));
 }
 
 static int run_daemon(const forq_daemon *d, void *user)
