@@ -67,10 +67,13 @@ static void poller_on_due(struct rds_reply *x, void *priv)
 		const char *member = rds_str(rds_elem(x, i), &len);
 		char *copy = xstrndup(member, len);
 		char *queue = job_peek_queue(copy);
-		owned[2 * i] = job_with_enqueued_at(copy, now);
+		/* A payload with a NUL byte moves on whole, for the worker to bury:
+		 * rewritten, it would lose what follows the NUL. */
+		bool bytes = memchr(member, '\0', len);
+		owned[2 * i] = bytes ? xstrndup(member, len) : job_with_enqueued_at(copy, now);
 		owned[2 * i + 1] = queue ? queue : xstrdup("default");
 		argv[5 + 3 * i] = member, lens[5 + 3 * i] = len;
-		argv[6 + 3 * i] = owned[2 * i], lens[6 + 3 * i] = strlen(owned[2 * i]);
+		argv[6 + 3 * i] = owned[2 * i], lens[6 + 3 * i] = bytes ? len : strlen(owned[2 * i]);
 		argv[7 + 3 * i] = owned[2 * i + 1], lens[7 + 3 * i] = strlen(owned[2 * i + 1]);
 		free(copy);
 	}
