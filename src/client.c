@@ -165,7 +165,8 @@ static int client_push_locked(struct client *c, const struct push_opts *o, const
 	struct unique_lock lk;
 	char err[512], holder[128];
 	int applied = 0;
-	if (job_parse(&j, payload, err, sizeof(err)) || !unique_lock_of(c->cfg, &j, o->queue, &lk))
+	if (job_parse(&j, payload, strlen(payload), err, sizeof(err)) ||
+	    !unique_lock_of(c->cfg, &j, o->queue, &lk))
 		goto out_job;
 	if (!unique_locks_at_push(lk.type))
 		goto out_lock;
@@ -275,7 +276,7 @@ static void status_work(struct client *c, const char *identity, double now)
 		struct job j;
 		char err[64];
 		job_json_get_number(w, "run_at", &run_at);
-		bool ok = payload && !job_parse(&j, payload, err, sizeof(err));
+		bool ok = payload && !job_parse(&j, payload, strlen(payload), err, sizeof(err));
 		printf("    worker %-4s %-24s jid=%s queue=%s running %.0fs\n", tid,
 		       ok ? j.job_class : "?", ok ? j.jid : "?", queue ? queue : "?", now - run_at);
 		if (payload)

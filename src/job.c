@@ -516,20 +516,27 @@ static void read_fields(const struct doc *d, struct job *j)
 		j->unique_ttl = v;
 }
 
-int job_parse(struct job *j, const char *raw, char *err, size_t errlen)
+int job_parse(struct job *j, const char *raw, size_t len, char *err, size_t errlen)
 {
-	struct doc d = {.raw = raw};
+	const char *nul = memchr(raw, '\0', len);
+	struct doc d = {0};
 	int rc = -1;
 	memset(j, 0, sizeof(*j));
-	j->raw = xstrdup(raw);
+	j->raw = xstrndup(raw, len);
+	if (nul) {
+		util_seterr(err, errlen, "payload has a NUL byte at offset %zu: JSON text cannot",
+			    (size_t)(nul - raw));
+		return -1;
+	}
+	d.raw = j->raw;
 	arena_begin();
-	if (!(d.o = load_object(raw, err, errlen))) {
+	if (!(d.o = load_object(d.raw, err, errlen))) {
 		arena_end();
 		return -1;
 	}
 	if (check_shape(d.o, err, errlen))
 		goto out;
-	if (scan_members(raw, &d.ms)) {
+	if (scan_members(d.raw, &d.ms)) {
 		util_seterr(err, errlen, "payload could not be scanned");
 		goto out;
 	}

@@ -41,12 +41,15 @@ struct job {
 	double unique_ttl;/* "forq_unique_ttl" seconds, 0 when absent */
 };
 
-/* Parses raw (NUL-terminated). Returns 0, or -1 with a reason in err such as
- * "payload is not valid JSON: ... at line 1 column 5" or "payload has no
- * class": the caller sends such a payload to the dead set. On failure j->raw
- * is still set (a copy of raw) and the other fields are zero/NULL; call
- * job_free in both cases. */
-int job_parse(struct job *j, const char *raw, char *err, size_t errlen);
+/* Parses the len bytes at raw: a payload is bytes, and a NUL byte in it is
+ * data (which JSON text cannot hold). Returns 0, or -1 with a reason in err
+ * such as "payload is not valid JSON: ... at line 1 column 5" or "payload
+ * has no class": the caller sends such a payload to the dead set. j->raw is
+ * a NUL-terminated copy of the len bytes in both cases (on success it holds
+ * no NUL, so strlen(j->raw) == len); on failure the other fields are
+ * zero/NULL. Call job_free in both cases. */
+int job_parse(struct job *j, const char *raw, size_t len, char *err, size_t errlen);
+
 void job_free(struct job *j);
 
 /* What happens after a failure (Sidekiq 6.4 JobRetry semantics). */

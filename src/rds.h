@@ -44,7 +44,9 @@ void rds_close(struct rds *r);
 const char *rds_errstr(const struct rds *r);
 
 /* One command. NULL means the connection is broken: close and reopen it.
- * A Redis error comes back as an RDS_ERR reply, not NULL. */
+ * A Redis error comes back as an RDS_ERR reply, not NULL. lens gives each
+ * argument's length; NULL means strlen of each, so a job payload (bytes,
+ * where a NUL is data) must always come with its length. */
 struct rds_reply *rds_call(struct rds *r, int argc, const char **argv, const size_t *lens);
 /* Convenience for fixed commands: NULL-terminated list of C strings. */
 struct rds_reply *rds_callv(struct rds *r, const char *arg0, ...);

@@ -28,6 +28,9 @@ struct task {
 	char *current; /* payload of the job that was running, or NULL */
 	char *jid;     /* or its jid (from the scoreboard), or NULL */
 	char *lock_key; /* the unique lock it held (recover_lock), or NULL */
+	char *moving;   /* the job last handed to lose.lua (moving_len bytes), or NULL */
+	size_t moving_len;
+	bool gone;      /* and lose.lua found it gone */
 	bool lock_lease;
 	double lock_ttl;
 	long long requeued, buried;
@@ -61,6 +64,7 @@ static void task_free(struct task *t)
 	free(t->current);
 	free(t->jid);
 	free(t->lock_key);
+	free(t->moving);
 	free(t);
 }
 
@@ -121,12 +125,14 @@ static void recover_on_moved(struct rds_reply *x, void *priv)
 {
 	struct recover *r = priv;
 	struct task *t = r->head;
+	t->gone = false;
 	if (x && rds_type(x) == RDS_ARR && rds_len(x) == 2) {
 		const char *action = rds_str(rds_elem(x, 0), NULL);
 		if (!strcmp(action, "dead"))
 			t->buried++;
 		else if (!strcmp(action, "requeued"))
 			t->requeued++;
+		t->gone = !strcmp(action, "gone");
 	} else if (x && rds_type(x) == RDS_INT) { /* finish.lua (timeout) */
 		t->buried++;
 	}
@@ -179,15 +185,19 @@ static int recover_timeout(struct recover *r, struct task *t, const struct job *
 	return rc;
 }
 
-/* Moves one job (raw) out of the list: a lost running job counts a loss. */
-static int recover_move(struct recover *r, struct task *t, const char *working, const char *raw)
+/* Moves one job (raw, len bytes) out of the list: a lost running job counts
+ * a loss. */
+static int recover_move(struct recover *r, struct task *t, const char *working, const char *raw,
+			size_t len)
 {
 	char err[256], now[40], cutoff[40], limit[16], threshold[16], ttl[16], msg[256], lttl[32];
 	struct job j;
 	int rc;
-	bool parsed = !job_parse(&j, raw, err, sizeof(err));
+	bool parsed = !job_parse(&j, raw, len, err, sizeof(err));
+	/* (a Busy entry's payload is JSON text, cut at a NUL: such a job never ran) */
 	bool running = t->jid ? parsed && t->jid[0] && !strcmp(t->jid, j.jid)
-			      : t->current && !strcmp(t->current, raw);
+			      : t->current && strlen(t->current) == len &&
+					!memcmp(t->current, raw, len);
 
 	if (running && parsed && t->mode == RECOVER_TIMEOUT) {
 		char tid[16];
@@ -214,7 +224,11 @@ static int recover_move(struct recover *r, struct task *t, const char *working, 
 			      count ? "back" : "front", count ? "1" : "0", threshold, ttl, dead,
 			      now, cutoff, limit, locked ? t->lock_key : "", locked ? j.jid : "",
 			      t->lock_lease ? "1" : "0", lttl};
-	rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_LOSE, 4, 19, argv, NULL);
+	size_t lens[ARRAY_SIZE(argv)];
+	for (size_t i = 0; i < ARRAY_SIZE(argv); i++)
+		lens[i] = strlen(argv[i]);
+	lens[4] = len; /* the payload: bytes */
+	rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_LOSE, 4, 19, argv, lens);
 	free(dead);
 	free(lost);
 	job_free(&j);
@@ -234,11 +248,23 @@ static void recover_on_listed(struct rds_reply *x, void *priv)
 		return;
 	}
 	size_t len;
-	const char *s = rds_str(x, &len);
-	char *raw = xstrndup(s, len), *working = keys_working(t->identity, t->lane);
-	if (!recover_move(r, t, working, raw))
+	const char *raw = rds_str(x, &len);
+	if (t->gone && t->moving_len == len && !memcmp(t->moving, raw, len)) {
+		/* lose.lua found this very job gone, yet it is still there:
+		 * reading it again would loop for ever. */
+		log_error("recovery cannot take a job out of a working list; leaving it there",
+			  LF_STR("node", t->identity), LF_INT("lane", t->lane),
+			  LF_INT("bytes", len));
+		t->step = STEP_CLEAR;
+		recover_next(r);
+		return;
+	}
+	free(t->moving);
+	t->moving = xstrndup(raw, len);
+	t->moving_len = len;
+	char *working = keys_working(t->identity, t->lane);
+	if (!recover_move(r, t, working, raw, len))
 		r->in_flight = true;
-	free(raw);
 	free(working);
 }
 

@@ -35,15 +35,19 @@
 #define BATCH_SPAN 0.010  /* seconds of work a batch may hold: outcomes wait at
 			   * most this long, and a crash repeats at most this much */
 
-/* A job fetched into the working list, not yet run. */
+/* A job fetched into the working list, not yet run. A payload is bytes: it
+ * goes back to Redis with its length (a NUL in it is data, not its end). */
 struct fetched {
 	char *queue, *payload;
+	size_t len;
 };
 
 /* An outcome not yet written to Redis (written again after reconnect). */
 struct outcome {
 	char *payload;    /* as fetched (in the working list) */
+	size_t len;       /* payload's */
 	char *stored;     /* retry/dead payload */
+	size_t stored_len;
 	char *lost;       /* forq:lost:<jid> */
 	char *queue;      /* for requeue */
 	const char *what; /* ack | retry | dead | discard | requeue */
@@ -249,7 +253,7 @@ static double worker_rnd(void *ctx)
  * mode spreads workers over the queues by lane, so every queue has a
  * blocked worker when there are enough workers; weighted mode picks one by
  * weight each time. */
-static int worker_fetch_blocking(struct worker *w, char **queue, char **payload)
+static int worker_fetch_blocking(struct worker *w, char **queue, char **payload, size_t *plen)
 {
 	const struct config *c = w->a->cfg;
 	size_t qi;
@@ -270,14 +274,15 @@ static int worker_fetch_blocking(struct worker *w, char **queue, char **payload)
 		rds_free(x);
 		return 0;
 	}
-	size_t len;
-	const char *s = rds_str(x, &len);
-	*payload = xstrndup(s, len);
+	const char *s = rds_str(x, plen);
+	*payload = xstrndup(s, *plen);
 	*queue = xstrdup(c->queues[qi].name);
 	rds_free(x);
 	snprintf(run_at, sizeof(run_at), "%ld", (long)util_now_wall());
 	const char *argv[] = {w->k_work, w->k_workers, w->tid, run_at, *queue, *payload};
-	if ((x = rds_eval(w->r, LUA_CLAIM, 2, 6, argv, NULL)))
+	size_t lens[] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]),
+			 strlen(argv[4]), *plen};
+	if ((x = rds_eval(w->r, LUA_CLAIM, 2, 6, argv, lens)))
 		rds_free(x);
 	else
 		worker_disconnect(w, "claim"); /* the job is safe in the working list */
@@ -295,14 +300,19 @@ static void outcome_clear(struct outcome *o)
 	memset(o, 0, sizeof(*o));
 }
 
-static void worker_add_outcome(struct worker *w, char *payload, const char *what, char *stored,
-			       double score, const char *jid, const char *queue)
+/* Takes payload (len bytes) and stored (text; a caller storing bytes sets
+ * stored_len on the outcome returned). */
+static struct outcome *worker_add_outcome(struct worker *w, char *payload, size_t len,
+					  const char *what, char *stored, double score,
+					  const char *jid, const char *queue)
 {
 	if (!w->nouts)
 		w->span_start = util_now_mono();
 	struct outcome *o = &w->outs[w->nouts++];
-	*o = (struct outcome){payload, stored, keys_lost(jid ? jid : "-"),
-			      xstrdup(queue ? queue : "default"), what, score};
+	*o = (struct outcome){payload, len, stored, stored ? strlen(stored) : 0,
+			      keys_lost(jid ? jid : "-"), xstrdup(queue ? queue : "default"), what,
+			      score};
+	return o;
 }
 
 /* Sends the recorded outcomes and, when want > 0, fetches up to want jobs
@@ -315,6 +325,7 @@ static int worker_exchange(struct worker *w, size_t want)
 	size_t norders = !want ? 0 : c->queues_weighted ? want : 1;
 	size_t nkeys = 6 + nq, nargs = 8 + 6 * w->nouts + nq + (want ? 1 + norders : 0), k = 0;
 	const char **argv = xcalloc(nkeys + nargs, sizeof(*argv));
+	size_t *lens = xcalloc(nkeys + nargs, sizeof(*lens));
 	char run_at[32], max[16], share[16], cutoff[40], limit[16], n[16], m[16];
 	char (*scores)[40] = xcalloc(w->nouts ? w->nouts : 1, sizeof(*scores));
 	char **orders = xcalloc(norders ? norders : 1, sizeof(*orders));
@@ -358,11 +369,16 @@ static int worker_exchange(struct worker *w, size_t want)
 			argv[k++] = orders[o];
 		}
 	}
-	x = rds_eval(w->r, LUA_BATCH, (int)nkeys, (int)k, argv, NULL);
+	for (size_t i = 0; i < k; i++)
+		lens[i] = strlen(argv[i]);
+	for (size_t i = 0, g = nkeys + 8; i < w->nouts; i++, g += 6) /* the payloads: bytes */
+		lens[g] = w->outs[i].len, lens[g + 2] = w->outs[i].stored_len;
+	x = rds_eval(w->r, LUA_BATCH, (int)nkeys, (int)k, argv, lens);
 	for (size_t o = 0; o < norders; o++)
 		free(orders[o]);
 	free(orders);
 	free(argv);
+	free(lens);
 	free(scores);
 	if (!x)
 		return -1;
@@ -376,7 +392,7 @@ static int worker_exchange(struct worker *w, size_t want)
 		size_t len;
 		const char *q = rds_str(rds_elem(x, i), NULL);
 		const char *p = rds_str(rds_elem(x, i + 1), &len);
-		w->batch[w->nbatch++] = (struct fetched){xstrdup(q), xstrndup(p, len)};
+		w->batch[w->nbatch++] = (struct fetched){xstrdup(q), xstrndup(p, len), len};
 		rc = 1;
 	}
 	rds_free(x);
@@ -396,7 +412,7 @@ static void worker_flush(struct worker *w)
 }
 
 static void worker_fail(struct worker *w, const struct job *j, const char *queue,
-			const struct handler_result *res, char *payload)
+			const struct handler_result *res, char *payload, size_t len)
 {
 	const struct config_job *cj = config_find_job(w->a->cfg, j->job_class);
 	const struct plugin_failure *d = &res->detail;
@@ -423,17 +439,19 @@ static void worker_fail(struct worker *w, const struct job *j, const char *queue
 	log_warn("job failed", LF_STR("jid", j->jid), LF_STR("class", j->job_class),
 		 LF_STR("error_class", res->error_class), LF_STR("error", res->error_message),
 		 LF_STR("next", names[out]));
-	worker_add_outcome(w, payload, names[out], stored, score, j->jid, queue);
+	worker_add_outcome(w, payload, len, names[out], stored, score, j->jid, queue);
 }
 
-/* A payload that cannot be parsed goes to the dead set as it is. */
-static void worker_bury(struct worker *w, char *payload, const char *queue, const char *why)
+/* A payload that cannot be parsed goes to the dead set as it is, every
+ * byte of it (the log shows it up to a NUL, the error says where that is). */
+static void worker_bury(struct worker *w, struct fetched *f, const char *why)
 {
 	log_error("malformed job sent to the dead set", LF_STR("error", why),
-		  LF_STR("payload", payload));
+		  LF_STR("payload", f->payload));
 	w->a->cell->jobs_done++;
 	w->a->cell->jobs_failed++;
-	worker_add_outcome(w, payload, "dead", job_dead_raw(payload), util_now_wall(), NULL, queue);
+	worker_add_outcome(w, f->payload, f->len, "dead", xstrndup(f->payload, f->len),
+			   util_now_wall(), NULL, f->queue)->stored_len = f->len;
 }
 
 /* A job with a unique lock type takes its lock before it runs. false: do
@@ -446,7 +464,7 @@ static bool worker_lock(struct worker *w, struct unique_lock *lk, const struct j
 	int v = -1;
 	while (v < 0) {
 		if (w->stopping) {
-			worker_add_outcome(w, f->payload, "requeue", NULL, 0, NULL, f->queue);
+			worker_add_outcome(w, f->payload, f->len, "requeue", NULL, 0, NULL, f->queue);
 			return false;
 		}
 		if (worker_connect(w))
@@ -493,8 +511,8 @@ static void worker_process(struct worker *w, struct fetched *f)
 	char err[512];
 	double t0 = util_now_mono();
 
-	if (job_parse(&j, f->payload, err, sizeof(err))) {
-		worker_bury(w, f->payload, f->queue, err);
+	if (job_parse(&j, f->payload, f->len, err, sizeof(err))) {
+		worker_bury(w, f, err);
 		job_free(&j);
 		goto out;
 	}
@@ -522,17 +540,17 @@ static void worker_process(struct worker *w, struct fetched *f)
 	if (res.status == HANDLER_ABANDONED) {
 		log_warn("job given back to the front of its queue", LF_STR("jid", j.jid),
 			 LF_STR("class", j.job_class));
-		worker_add_outcome(w, f->payload, "requeue", NULL, 0, NULL, f->queue);
+		worker_add_outcome(w, f->payload, f->len, "requeue", NULL, 0, NULL, f->queue);
 	} else {
 		cell->jobs_done++;
 		if (res.status == HANDLER_OK) {
 			if (log_enabled(LOG_INFO))
 				log_info("job done", LF_STR("jid", j.jid),
 					 LF_STR("class", j.job_class), LF_DBL("elapsed", w->last_elapsed));
-			worker_add_outcome(w, f->payload, "ack", NULL, 0, j.jid, f->queue);
+			worker_add_outcome(w, f->payload, f->len, "ack", NULL, 0, j.jid, f->queue);
 		} else {
 			cell->jobs_failed++;
-			worker_fail(w, &j, f->queue, &res, f->payload);
+			worker_fail(w, &j, f->queue, &res, f->payload, f->len);
 		}
 	}
 	handler_result_free(&res);
@@ -555,7 +573,7 @@ static void worker_return_batch(struct worker *w)
 {
 	for (size_t i = w->nbatch; i-- > w->ibatch;) {
 		struct fetched *f = &w->batch[i];
-		worker_add_outcome(w, f->payload, "requeue", NULL, 0, NULL, f->queue);
+		worker_add_outcome(w, f->payload, f->len, "requeue", NULL, 0, NULL, f->queue);
 		free(f->queue);
 	}
 	w->ibatch = w->nbatch = 0;
@@ -614,8 +632,8 @@ static void worker_serve(struct worker *w)
 			ev_run(w->loop, EVRUN_NOWAIT);
 			if (w->stopping || w->quiet)
 				continue;
-			struct fetched f = {NULL, NULL};
-			got = worker_fetch_blocking(w, &f.queue, &f.payload);
+			struct fetched f = {NULL, NULL, 0};
+			got = worker_fetch_blocking(w, &f.queue, &f.payload, &f.len);
 			if (got > 0)
 				w->batch[w->nbatch++] = f;
 		}

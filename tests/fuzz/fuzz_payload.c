@@ -1,7 +1,8 @@
-/* libFuzzer harness for job: job_parse on arbitrary bytes, then the rewrites
- * forq makes to a parsed payload (the failure fields, enqueued_at), which must
- * parse again and keep class, jid and queue. A rewrite that produces a payload
- * forq itself rejects would send a good job to the dead set: abort() on it. */
+/* libFuzzer harness for job: job_parse on arbitrary bytes (a NUL byte must
+ * be refused), then the rewrites forq makes to a parsed payload
+ * (the failure fields, enqueued_at), which must parse again and keep class,
+ * jid and queue. A rewrite that produces a payload forq itself rejects
+ * would send a good job to the dead set: abort() on it. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,7 +35,7 @@ static void check_reparse(const struct job *j, const char *out, const char *queu
 {
 	struct job k;
 	char err[512] = "";
-	if (job_parse(&k, out, err, sizeof(err)))
+	if (job_parse(&k, out, strlen(out), err, sizeof(err)))
 		fail(what, j->raw, out, err);
 	if (!same(k.job_class, j->job_class) || !same(k.jid, j->jid))
 		fail("class or jid changed", j->raw, out, what);
@@ -85,7 +86,7 @@ static void check_enqueued_at(const struct job *j)
 	struct job k;
 	char *out = job_with_enqueued_at(j->raw, NOW);
 	check_reparse(j, out, j->queue, "job_with_enqueued_at output does not parse");
-	job_parse(&k, out, NULL, 0);
+	job_parse(&k, out, strlen(out), NULL, 0);
 	if (fabs(k.enqueued_at - NOW) > 1e-3)
 		fail("enqueued_at not set to now", j->raw, out, NULL);
 	job_free(&k);
@@ -101,7 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(text, data, size);
 	text[size] = '\0';
 
-	int rc = job_parse(&j, text, err, sizeof(err));
+	int rc = job_parse(&j, text, size, err, sizeof(err));
+	if (rc == 0 && memchr(text, '\0', size))
+		fail("payload with a NUL byte accepted", text, NULL, NULL);
 	check_failure(&j, text, size);
 	if (rc == 0)
 		check_enqueued_at(&j);

@@ -12,6 +12,7 @@
 
 #include "suite.h"
 #include "job.h"
+#include "util.h"
 
 #define EPS 1e-6
 #define NOW 1795380188.3266728
@@ -36,10 +37,16 @@ static json_t *load(const char *s, bool exact_ints)
 	return o;
 }
 
+/* job_parse of a C string. */
+static int parse(struct job *j, const char *raw, char *e, size_t n)
+{
+	return job_parse(j, raw, strlen(raw), e, n);
+}
+
 static void parse_ok(struct job *j, const char *raw)
 {
 	err[0] = '\0';
-	ck_assert_msg(job_parse(j, raw, err, sizeof(err)) == 0, "parse failed: %s", err);
+	ck_assert_msg(parse(j, raw, err, sizeof(err)) == 0, "parse failed: %s", err);
 }
 
 static struct job_failure failure(const char *cls, const char *msg, double now, double rnd)
@@ -246,7 +253,7 @@ START_TEST(test_parse_malformed)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct job j;
 		err[0] = '\0';
-		ck_assert_msg(job_parse(&j, cases[i].raw, err, sizeof(err)) == -1, "accepted: %s",
+		ck_assert_msg(parse(&j, cases[i].raw, err, sizeof(err)) == -1, "accepted: %s",
 		              cases[i].raw);
 		ck_assert_msg(strstr(err, cases[i].needle) != NULL, "'%s' gave '%s'", cases[i].raw,
 		              err);
@@ -264,17 +271,17 @@ END_TEST
 START_TEST(test_parse_error_has_jansson_position)
 {
 	struct job j;
-	ck_assert_int_eq(job_parse(&j, "{\"class\":\"A\",\n \"args\": [1,,2]}", err, sizeof(err)),
+	ck_assert_int_eq(parse(&j, "{\"class\":\"A\",\n \"args\": [1,,2]}", err, sizeof(err)),
 	                 -1);
 	ck_assert_msg(strstr(err, "at line 2 column") != NULL, "%s", err);
 	ck_assert_msg(strstr(err, "unexpected token") != NULL, "%s", err);
 	job_free(&j);
 	/* a tiny or missing buffer is fine */
 	char small[8];
-	ck_assert_int_eq(job_parse(&j, "nope", small, sizeof(small)), -1);
+	ck_assert_int_eq(parse(&j, "nope", small, sizeof(small)), -1);
 	ck_assert_uint_eq(strlen(small), 7);
 	job_free(&j);
-	ck_assert_int_eq(job_parse(&j, "nope", NULL, 0), -1);
+	ck_assert_int_eq(parse(&j, "nope", NULL, 0), -1);
 	job_free(&j);
 }
 END_TEST
@@ -577,10 +584,31 @@ START_TEST(test_retry_progression)
 }
 END_TEST
 
+/* A payload is bytes: one with a NUL is invalid even when the text before
+ * the NUL is a whole job, and j->raw keeps every byte for the dead set. */
+START_TEST(test_parse_nul_byte)
+{
+	static const char raw[] = "{\"class\":\"A\",\"args\":[]}\0tail";
+	struct job j;
+	ck_assert_int_eq(job_parse(&j, raw, sizeof(raw) - 1, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "NUL byte at offset 23") != NULL, "%s", err);
+	ck_assert_int_eq(memcmp(j.raw, raw, sizeof(raw)), 0);
+	ck_assert_ptr_null(j.job_class);
+	job_free(&j);
+	/* the length is what counts, not a terminating NUL */
+	ck_assert_int_eq(job_parse(&j, raw, 7, err, sizeof(err)), -1);
+	ck_assert_str_eq(j.raw, "{\"class");
+	job_free(&j);
+	ck_assert_int_eq(job_parse(&j, raw, 23, err, sizeof(err)), 0);
+	ck_assert_str_eq(j.job_class, "A");
+	job_free(&j);
+}
+END_TEST
+
 START_TEST(test_failure_of_unparsed_payload_keeps_raw)
 {
 	struct job j;
-	ck_assert_int_eq(job_parse(&j, "{oops", err, sizeof(err)), -1);
+	ck_assert_int_eq(parse(&j, "{oops", err, sizeof(err)), -1);
 	struct job_failure f = failure("E", "m", NOW, 0.0);
 	enum job_outcome out;
 	double score = 0;
@@ -1043,13 +1071,13 @@ END_TEST
 START_TEST(test_parse_forq_unique)
 {
 	struct job j;
-	ck_assert_int_eq(job_parse(&j, "{\"class\":\"C\",\"args\":[],\"jid\":\"j\","
+	ck_assert_int_eq(parse(&j, "{\"class\":\"C\",\"args\":[],\"jid\":\"j\","
 				       "\"forq_unique\":\"until_executed\",\"forq_unique_ttl\":90}",
 				   err, sizeof(err)), 0);
 	ck_assert_str_eq(j.unique, "until_executed");
 	ck_assert(j.unique_ttl == 90);
 	job_free(&j);
-	ck_assert_int_eq(job_parse(&j, "{\"class\":\"C\",\"args\":[]}", err, sizeof(err)), 0);
+	ck_assert_int_eq(parse(&j, "{\"class\":\"C\",\"args\":[]}", err, sizeof(err)), 0);
 	ck_assert_ptr_null(j.unique);
 	ck_assert(j.unique_ttl == 0);
 	job_free(&j);
@@ -1096,6 +1124,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_build_key_order);
 	tcase_add_test(tc, test_build_options);
 	tcase_add_test(tc, test_build_validation);
+	tcase_add_test(tc, test_parse_nul_byte);
 	tcase_add_test(tc, test_work_entry);
 	suite_add_tcase(s, tc);
 
