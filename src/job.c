@@ -497,6 +497,7 @@ static void read_fields(const struct doc *d, struct job *j)
 	const struct member *args = members_find(d->raw, &d->ms, "args");
 	j->job_class = doc_string(d, "class");
 	j->jid = doc_string(d, "jid");
+	j->jid_len = json_string_length(json_object_get(d->o, "jid")); /* 0 unless a string */
 	j->queue = doc_string(d, "queue");
 	j->retry_queue = doc_string(d, "retry_queue");
 	if (!j->jid)
@@ -547,6 +548,21 @@ out:
 	json_decref(d.o);
 	arena_end();
 	return rc;
+}
+
+int job_check(const struct job *j, char *err, size_t errlen)
+{
+	size_t n = strlen(j->jid);
+	if (n != j->jid_len) {
+		util_seterr(err, errlen, "jid holds a NUL character, which forq cannot carry");
+		return -1;
+	}
+	if (n > JOB_JID_MAX) {
+		util_seterr(err, errlen, "jid is %zu bytes, longer than the %d forq can carry", n,
+			    JOB_JID_MAX);
+		return -1;
+	}
+	return 0;
 }
 
 void job_free(struct job *j)
@@ -780,6 +796,10 @@ static int build_check(const char *job_class, const char *queue, const char *jid
 	}
 	if (!generated && (!jid || !*jid || !utf8_is_valid(jid))) {
 		util_seterr(err, errlen, "jid must be a non-empty UTF-8 string");
+		return -1;
+	}
+	if (!generated && strlen(jid) > JOB_JID_MAX) {
+		util_seterr(err, errlen, "jid must be at most %d bytes", JOB_JID_MAX);
 		return -1;
 	}
 	return 0;

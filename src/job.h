@@ -14,6 +14,9 @@
 #define JOB_ERROR_MESSAGE_MAX 10000 /* Sidekiq cuts error_message here */
 #define JOB_DEAD_TIMEOUT 15552000.0 /* 180 days */
 #define JOB_DEAD_MAX 10000
+/* Bytes of jid forq can run: the scoreboard carries a running job's jid to
+ * the master, which renews its unique lease and recovers it by that jid. */
+#define JOB_JID_MAX 127
 
 enum job_retry_kind {
 	JOB_RETRY_DEFAULT, /* "retry" missing or true: the class/default limit */
@@ -26,6 +29,7 @@ struct job {
 	char *raw;        /* the payload text exactly as fetched */
 	char *job_class;  /* "class" */
 	char *jid;        /* "jid" ("" when absent) */
+	size_t jid_len;   /* bytes of "jid" decoded: > strlen(jid) when it holds \u0000 */
 	char *queue;      /* "queue" ("" when absent) */
 	char *args_json;  /* "args" re-serialised compactly, "[]" when absent */
 	char *retry_queue;/* "retry_queue" or NULL */
@@ -49,7 +53,10 @@ struct job {
  * no NUL, so strlen(j->raw) == len); on failure the other fields are
  * zero/NULL. Call job_free in both cases. */
 int job_parse(struct job *j, const char *raw, size_t len, char *err, size_t errlen);
-
+/* Whether forq can run a parsed job: -1 with err when its jid is longer
+ * than JOB_JID_MAX bytes or holds a NUL character (a jid forq would carry
+ * cut short), else 0. Such a job goes to the dead set unrun. */
+int job_check(const struct job *j, char *err, size_t errlen);
 void job_free(struct job *j);
 
 /* What happens after a failure (Sidekiq 6.4 JobRetry semantics). */
@@ -109,8 +116,8 @@ char *job_with_members(const char *raw, const char *const *kv, size_t n);
 
 /* A new payload for `forq push`: class, args (a JSON array text, validated),
  * queue, retry ("true", "false" or a number text; NULL = omit), jid (any
- * non-empty string; NULL = rnd_hex, which must be 24 lowercase hex
- * characters), created_at = now and
+ * non-empty UTF-8 string of at most JOB_JID_MAX bytes; NULL = rnd_hex, which
+ * must be 24 lowercase hex characters), created_at = now and
  * enqueued_at = now unless scheduled. Key order as the Ruby client:
  * retry, queue, class, args, jid, created_at, enqueued_at.
  * Returns NULL with err filled when args is not a JSON array (or class,

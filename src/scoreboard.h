@@ -22,7 +22,7 @@ struct sb_cell {
 	double job_started;     /* wall clock, when state is SB_BUSY */
 	double last_tick;       /* monotonic, worker's last loop turn */
 	char job_class[256];
-	char jid[128];
+	char jid[128];          /* whole: a longer jid never runs (job_check) */
 	/* The running job's unique-lock leases, renewed by the master
 	 * (unique.c). The worker writes lock_key and lock_ttl before setting
 	 * lock_hold and clears lock_hold first. */

@@ -176,7 +176,7 @@ static void unique_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	struct unique *u = t->data;
 	size_t n = u->sb->nused, k = 0, nkeys = 0;
 	char ms[32], (*keys)[72] = xcalloc(2 * n + 1, sizeof(*keys));
-	char (*jids)[128] = xcalloc(2 * n + 1, sizeof(*jids));
+	char (*jids)[sizeof(((struct sb_cell *)0)->jid)] = xcalloc(2 * n + 1, sizeof(*jids));
 	const char **argv = xcalloc(4 * n + 2, sizeof(*argv));
 	(void)loop;
 	(void)revents;

@@ -454,6 +454,24 @@ static void worker_bury(struct worker *w, struct fetched *f, const char *why)
 			   util_now_wall(), NULL, f->queue)->stored_len = f->len;
 }
 
+/* A job forq cannot run as it is (job_check) goes to the dead set unrun,
+ * with the reason as its error, so the Web UI's morgue shows why. */
+static void worker_refuse(struct worker *w, const struct job *j, struct fetched *f,
+			  const char *why)
+{
+	struct job_failure jf = {.error_class = "Forq::InvalidJob", .error_message = why,
+				 .fetched_queue = f->queue, .now = util_now_wall(),
+				 .forced = 1 + JOB_OUT_DEAD};
+	enum job_outcome out;
+	double score;
+	char *stored = job_failure_payload(j, &jf, &out, &score);
+	log_error("job sent to the dead set unrun", LF_STR("jid", j->jid),
+		  LF_STR("class", j->job_class), LF_STR("error", why));
+	w->a->cell->jobs_done++;
+	w->a->cell->jobs_failed++;
+	worker_add_outcome(w, f->payload, f->len, "dead", stored, score, NULL, f->queue);
+}
+
 /* A job with a unique lock type takes its lock before it runs. false: do
  * not run it (a duplicate was dropped, a while_executing conflict went to
  * the schedule set, or a stop came while Redis was away: given back). */
@@ -502,6 +520,9 @@ static void worker_unlock(struct worker *w, const struct unique_lock *lk, const 
 	}
 }
 
+_Static_assert(sizeof(((struct sb_cell *)0)->jid) > JOB_JID_MAX,
+	       "the scoreboard carries the jid of every job that runs whole");
+
 /* Runs one job and adds its outcome; takes ownership of f's strings. */
 static void worker_process(struct worker *w, struct fetched *f)
 {
@@ -513,6 +534,11 @@ static void worker_process(struct worker *w, struct fetched *f)
 
 	if (job_parse(&j, f->payload, f->len, err, sizeof(err))) {
 		worker_bury(w, f, err);
+		job_free(&j);
+		goto out;
+	}
+	if (job_check(&j, err, sizeof(err))) {
+		worker_refuse(w, &j, f, err);
 		job_free(&j);
 		goto out;
 	}

@@ -1,5 +1,5 @@
 /* libFuzzer harness for job: job_parse on arbitrary bytes (a NUL byte must
- * be refused), then the rewrites forq makes to a parsed payload
+ * be refused), job_check, then the rewrites forq makes to a parsed payload
  * (the failure fields, enqueued_at), which must parse again and keep class,
  * jid and queue. A rewrite that produces a payload forq itself rejects
  * would send a good job to the dead set: abort() on it. */
@@ -106,8 +106,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0 && memchr(text, '\0', size))
 		fail("payload with a NUL byte accepted", text, NULL, NULL);
 	check_failure(&j, text, size);
-	if (rc == 0)
+	if (rc == 0) {
+		job_check(&j, err, sizeof(err));
 		check_enqueued_at(&j);
+	}
 	else
 		free(job_with_enqueued_at(text, NOW));
 

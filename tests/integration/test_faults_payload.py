@@ -74,3 +74,34 @@ def test_recovery_of_a_nul_payload_makes_progress(forq, redis_server, tmpdir_pat
     f.signal(signal.SIGTERM)             # a master not stuck in recovery stops
     assert f.wait_exit(20) == 0
 
+
+def test_jid_forq_cannot_carry_is_refused_and_dead_unrun(forq, redis_server, tmpdir_path):
+    r = rbytes(redis_server)
+    h, runs = runs_file(tmpdir_path, "u", 4)
+    cfg = f'[forq]\nprocesses = 1\nunique_lease = 2\n[job "U"]\nexec = {h}\nunique = until_executed\n'
+    long_jid, max_jid = "j" * 200, "m" * 127
+    push = subprocess.run([FORQ, "push", "--jid", long_jid, "U", "[1]"], capture_output=True,
+                          text=True, env=dict(os.environ, REDIS_URL=redis_server), timeout=10)
+    assert push.returncode == 64 and "jid must be at most 127 bytes" in push.stderr, push
+    assert r.llen("queue:default") == 0
+    # What a Ruby client may write: a long jid, and one at the limit.
+    for jid, arg in ((long_jid, 1), (max_jid, 2)):
+        r.lpush("queue:default", json.dumps({"class": "U", "args": [arg], "jid": jid,
+                                             "queue": "default", "retry": True}))
+    r.sadd("queues", "default")
+    f = forq(config=cfg)
+    wait_until(lambda: r.zcard("dead") == 1, 15, what=f"dead:\n{f.text()[-2000:]}")
+    dead = json.loads(r.zrange("dead", 0, -1)[0])
+    assert dead["jid"] == long_jid and dead["error_class"] == "Forq::InvalidJob"
+    assert "jid is 200 bytes, longer than the 127" in dead["error_message"]
+    f.wait_log(f"job sent to the dead set unrun.* jid={long_jid}")
+    # The one at the limit runs, and its lease is renewed under its whole jid
+    # past unique_lease (2 s), so no duplicate could start beside it.
+    locks = lambda: {k: r.get(k) for k in r.keys(b"forq:unique:*")}
+    wait_until(lambda: list(locks().values()) == [max_jid.encode()], 10, what="lock taken")
+    time.sleep(3)
+    assert list(locks().values()) == [max_jid.encode()]
+    wait_until(lambda: os.path.exists(runs), 15, what="the job at the limit ran")
+    assert open(runs).read().split() == [max_jid]
+    wait_until(lambda: not locks(), 5, what="lock released")
+    assert r.llen("queue:default") == 0 and not busy_lanes(r)

@@ -15,6 +15,9 @@
 #include "util.h"
 
 #define EPS 1e-6
+#define J16 "0123456789abcdef"
+#define J127 J16 J16 J16 J16 J16 J16 J16 "0123456789abcde"
+#define J128 J127 "f"
 #define NOW 1795380188.3266728
 
 /* Sidekiq 6.4.1's own payload (research §3). */
@@ -605,6 +608,34 @@ START_TEST(test_parse_nul_byte)
 }
 END_TEST
 
+/* forq carries a running job's jid whole, or not at all. */
+START_TEST(test_check_jid)
+{
+	struct job j;
+	char *raw = xasprintf("{\"class\":\"A\",\"args\":[],\"jid\":\"%s\"}", J127);
+	parse_ok(&j, raw);
+	ck_assert_int_eq(job_check(&j, err, sizeof(err)), 0);
+	job_free(&j);
+	free(raw);
+	raw = xasprintf("{\"class\":\"A\",\"args\":[],\"jid\":\"%s\"}", J128);
+	parse_ok(&j, raw);
+	ck_assert_int_eq(job_check(&j, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "jid is 128 bytes, longer than the 127") != NULL, "%s", err);
+	job_free(&j);
+	free(raw);
+	parse_ok(&j, "{\"class\":\"A\",\"args\":[],\"jid\":\"ab\\u0000cd\"}");
+	ck_assert_int_eq(job_check(&j, err, sizeof(err)), -1);
+	ck_assert_msg(strstr(err, "NUL") != NULL, "%s", err);
+	job_free(&j);
+	parse_ok(&j, "{\"class\":\"A\",\"args\":[]}"); /* no jid: nothing to carry */
+	ck_assert_int_eq(job_check(&j, err, sizeof(err)), 0);
+	job_free(&j);
+	parse_ok(&j, "{\"class\":\"A\",\"args\":[],\"jid\":12}");
+	ck_assert_int_eq(job_check(&j, err, sizeof(err)), 0);
+	job_free(&j);
+}
+END_TEST
+
 START_TEST(test_failure_of_unparsed_payload_keeps_raw)
 {
 	struct job j;
@@ -970,11 +1001,16 @@ START_TEST(test_build_validation)
 	    {"A", "[]", "q", NULL, NULL, NULL, "jid"},
 	    {"A", "[]", "q", NULL, "", HEX, "jid"},
 	    {"A", "[]", "q", NULL, "bad\xff", HEX, "jid"},
+	    {"A", "[]", "q", NULL, J128, HEX, "jid must be at most 127 bytes"},
 	};
 	/* a jid the caller gives only needs to be a string, as in Sidekiq */
 	char *given = job_build("A", "[]", "q", NULL, "my-job", HEX, 1.0, false, err, sizeof(err));
 	ck_assert_ptr_nonnull(given);
 	ck_assert_ptr_nonnull(strstr(given, "\"jid\":\"my-job\""));
+	free(given);
+	/* one of JOB_JID_MAX bytes is the longest */
+	given = job_build("A", "[]", "q", NULL, J127, HEX, 1.0, false, err, sizeof(err));
+	ck_assert_ptr_nonnull(given);
 	free(given);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		err[0] = '\0';
@@ -1125,6 +1161,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_build_options);
 	tcase_add_test(tc, test_build_validation);
 	tcase_add_test(tc, test_parse_nul_byte);
+	tcase_add_test(tc, test_check_jid);
 	tcase_add_test(tc, test_work_entry);
 	suite_add_tcase(s, tc);
 
