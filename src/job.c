@@ -809,7 +809,7 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
                 const char *jid, const char *rnd_hex, double now, bool scheduled, char *err,
                 size_t errlen)
 {
-	char num[32], t[64], *args, *cls, *q;
+	char num[32], t[64], *args, *cls, *q, *id;
 	const char *r = NULL;
 	struct buf b = {0};
 	bool generated = !jid;
@@ -827,6 +827,7 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 		return NULL;
 	cls = encode_string(job_class, 0);
 	q = encode_string(queue, 0);
+	id = encode_string(jid, 0);
 	job_format_time(t, sizeof(t), now);
 	buf_adds(&b, "{");
 	if (r) {
@@ -834,9 +835,9 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 		buf_adds(&b, r);
 		buf_adds(&b, ",");
 	}
-	char *rest = xasprintf("\"queue\":%s,\"class\":%s,\"args\":%s,\"jid\":\"%s\","
+	char *rest = xasprintf("\"queue\":%s,\"class\":%s,\"args\":%s,\"jid\":%s,"
 	                       "\"created_at\":%s",
-	                       q, cls, args, jid, t);
+	                       q, cls, args, id, t);
 	buf_adds(&b, rest);
 	if (!scheduled) {
 		buf_adds(&b, ",\"enqueued_at\":");
@@ -847,6 +848,7 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 	free(args);
 	free(cls);
 	free(q);
+	free(id);
 	return buf_take(&b);
 }
 

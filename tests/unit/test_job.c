@@ -1008,9 +1008,16 @@ START_TEST(test_build_validation)
 	ck_assert_ptr_nonnull(given);
 	ck_assert_ptr_nonnull(strstr(given, "\"jid\":\"my-job\""));
 	free(given);
-	/* one of JOB_JID_MAX bytes is the longest */
+	/* one of JOB_JID_MAX bytes is the longest, and it is escaped as JSON */
 	given = job_build("A", "[]", "q", NULL, J127, HEX, 1.0, false, err, sizeof(err));
 	ck_assert_ptr_nonnull(given);
+	free(given);
+	given = job_build("A", "[]", "q", NULL, "a\"b\\c", HEX, 1.0, false, err, sizeof(err));
+	ck_assert_ptr_nonnull(strstr(given, "\"jid\":\"a\\\"b\\\\c\""));
+	struct job j;
+	parse_ok(&j, given);
+	ck_assert_str_eq(j.jid, "a\"b\\c");
+	job_free(&j);
 	free(given);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		err[0] = '\0';
