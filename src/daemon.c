@@ -16,13 +16,12 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "daemon_child.h"
 #include "keys.h"
 #include "log.h"
 #include "process.h"
-#include "proctitle.h"
 #include "util.h"
 
-#define DAEMON_CHECKIN_FD 3 /* where an exec daemon finds its check-in pipe */
 #define DAEMON_RENEW_RETRY 1.0 /* seconds before retrying a renewal that got no answer */
 
 enum dstate { DS_OFF, DS_WAITING, DS_RUNNING, DS_STOPPING, DS_BACKOFF };
@@ -499,95 +498,12 @@ static void daemon_on_checkin_timeout(struct ev_loop *loop, ev_timer *t, int rev
 
 /* ---- the child ------------------------------------------------------------- */
 
-struct spawn_ctx {
-	struct daemon *d;
-	int rfd, wfd;
-	pid_t master;
-};
-
-static int daemon_run_plugin(struct daemon *d, int wfd)
+/* In the forked child, before anything else: drop what the master holds. */
+static void daemon_forget_master(void *priv)
 {
-	struct daemon_set *set = d->set;
-	struct plugin_set *own = NULL, *ps = set->plugins;
-	char err[512];
-	void *user = NULL;
-	int rc = CONFIG_EXIT_CONFIG;
-
-	if (!ps && !(ps = own = plugin_set_load(set->cfg, err, sizeof(err)))) {
-		log_error("cannot load plugins", LF_STR("daemon", d->cfg.name),
-		          LF_STR("error", err));
-		return rc;
-	}
-	forq_daemon_fn fn = plugin_set_find_daemon(ps, d->cfg.plugin, &user);
-	if (!fn) {
-		log_error("no plugin registered this daemon entry", LF_STR("daemon", d->cfg.name),
-		          LF_STR("entry", d->cfg.plugin));
-		goto out;
-	}
-	if (plugin_set_after_fork(ps, err, sizeof(err))) {
-		log_error("cannot start daemon", LF_STR("daemon", d->cfg.name),
-		          LF_STR("error", err));
-		goto out;
-	}
-	if (wfd >= 0)
-		fcntl(wfd, F_SETFL, O_NONBLOCK); /* a check-in never blocks the daemon */
-	plugin_set_checkin_fd(ps, wfd);
-	forq_daemon info = {sizeof(info), d->cfg.name, d->cfg.plugin, daemon_scope_name(&d->cfg),
-	                    d->token, d->cfg.ruby, d->cfg.args ? d->cfg.args : "[]"};
-	rc = fn(&info, user);
-	rc = rc == FORQ_OK ? 0 : rc > 0 && rc < 256 ? rc : 1;
-out:
-	plugin_set_free(own);
-	return rc;
-}
-
-static int daemon_run_exec(struct daemon *d, int wfd)
-{
-	if (wfd >= 0) {
-		if (wfd == DAEMON_CHECKIN_FD)
-			fcntl(wfd, F_SETFD, 0);
-		else if (dup2(wfd, DAEMON_CHECKIN_FD) < 0)
-			return 127;
-		setenv("FORQ_CHECKIN_FD", "3", 1);
-	}
-	closefrom(wfd >= 0 ? DAEMON_CHECKIN_FD + 1 : DAEMON_CHECKIN_FD);
-	execvp(d->cfg.argv[0], d->cfg.argv);
-	log_error("cannot run daemon", LF_STR("daemon", d->cfg.name),
-	          LF_STR("program", d->cfg.argv[0]), LF_ERRNO());
-	return 127;
-}
-
-static int daemon_child_main(void *arg)
-{
-	struct spawn_ctx *x = arg;
-	struct daemon *d = x->d;
-	char tok[32];
-
-	/* Never outlive the master: a daemon orphaned while another node
-	 * takes the lease would be a second instance. */
-	process_die_with_parent(SIGKILL, x->master);
-	if (x->rfd >= 0)
-		close(x->rfd);
-	daemon_set_close_fds(d->set);
-	d->set->forget(d->set->priv);
-	log_set_role("daemon", -1);
-	proctitle_set("forq: daemon[%s]", d->cfg.name);
-	setenv("FORQ_DAEMON_NAME", d->cfg.name, 1);
-	setenv("FORQ_DAEMON_SCOPE", daemon_scope_name(&d->cfg), 1);
-	if (daemon_is_cluster(d)) {
-		snprintf(tok, sizeof(tok), "%lld", d->token);
-		setenv("FORQ_DAEMON_TOKEN", tok, 1);
-	} else {
-		unsetenv("FORQ_DAEMON_TOKEN");
-	}
-	if (x->wfd >= 0) {
-		snprintf(tok, sizeof(tok), "%d", x->wfd);
-		setenv("FORQ_CHECKIN_FD", tok, 1);
-	}
-	if (d->set->cfg->environment)
-		setenv("FORQ_ENV", d->set->cfg->environment, 1);
-	process_unblock_signals();
-	return d->cfg.plugin ? daemon_run_plugin(d, x->wfd) : daemon_run_exec(d, x->wfd);
+	struct daemon_set *set = priv;
+	daemon_set_close_fds(set);
+	set->forget(set->priv);
 }
 
 static void daemon_schedule_restart(struct daemon *d, double delay)
@@ -601,7 +517,18 @@ static void daemon_schedule_restart(struct daemon *d, double delay)
 static void daemon_spawn(struct daemon *d)
 {
 	struct daemon_set *set = d->set;
-	struct spawn_ctx x = {d, -1, -1, getpid()};
+	struct daemon_child x = {
+	    .section = &d->cfg,
+	    .scope = daemon_scope_name(&d->cfg),
+	    .token = daemon_is_cluster(d) ? d->token : 0,
+	    .cfg = set->cfg,
+	    .plugins = set->plugins,
+	    .rfd = -1,
+	    .wfd = -1,
+	    .master = getpid(),
+	    .forget = daemon_forget_master,
+	    .priv = set,
+	};
 	int fds[2];
 
 	if (d->cfg.checkin_timeout > 0) {
