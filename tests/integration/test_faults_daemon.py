@@ -18,8 +18,8 @@ from test_jobs import rconn
 
 
 class Redis:
-    """A redis-server without persistence on a fixed loopback port, which
-    can be stopped by pid and started afresh on the same port."""
+    """A redis-server without persistence on a free loopback port, which can
+    be stopped by pid and started afresh on the same port."""
 
     def __init__(self, tmpdir):
         self.port, self.dir, self.proc = free_port(), tmpdir, None
@@ -38,8 +38,13 @@ class Redis:
                 return r.ping()
             except redispy.exceptions.ConnectionError:
                 return False
-        wait_until(up, 10, what="redis-server")
-        r.close()
+        try:
+            wait_until(up, 10, what="redis-server")
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            r.close()
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
