@@ -16,13 +16,12 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "daemon_child.h"
 #include "keys.h"
 #include "log.h"
 #include "process.h"
-#include "proctitle.h"
 #include "util.h"
 
-#define DAEMON_CHECKIN_FD 3 /* where an exec daemon finds its check-in pipe */
 #define DAEMON_RENEW_RETRY 1.0 /* seconds before retrying a renewal that got no answer */
 
 enum dstate { DS_OFF, DS_WAITING, DS_RUNNING, DS_STOPPING, DS_BACKOFF };
@@ -36,7 +35,7 @@ struct daemon {
 	struct daemon *next;
 	struct config_daemon cfg;      /* own copy */
 	struct config_daemon *pending; /* changed section, applied when the child is gone */
-	char *key, *epoch_key, *cooldown_key;
+	char *key, *epoch_key, *cooldown_key, *runid_key, *settle_key;
 	enum dstate state;
 	enum dnext after; /* while stopping */
 	bool failed;      /* while stopping: the stop counts as a failure (hung) */
@@ -44,10 +43,13 @@ struct daemon {
 	double started;    /* monotonic */
 	long long token;   /* > 0 while this node trusts its lease */
 	long long stale;   /* a token given up locally but maybe still in Redis */
+	long long seen;    /* the highest token this node has held or seen: tokens
+	                      handed out later must be above it, whatever Redis lost */
 	double lease_sent; /* monotonic send time of the pending lease call */
 	double lease_ok;   /* ... of the last successful one */
 	bool lease_busy;   /* an acquire or renew call is in flight */
 	bool cooling;      /* last acquire was refused for our cooldown */
+	bool settling;     /* ... because Redis lost or changed its data */
 	bool renew_failed; /* the last renewal got no answer: retry soon, not in renew s */
 	bool removed;      /* off the list; freed once no callback is due */
 	int calls;         /* callbacks still due */
@@ -172,6 +174,8 @@ static void daemon_destroy(struct daemon *d)
 	free(d->key);
 	free(d->epoch_key);
 	free(d->cooldown_key);
+	free(d->runid_key);
+	free(d->settle_key);
 	free(d);
 }
 
@@ -190,17 +194,19 @@ static void daemon_remove(struct daemon *d)
 
 /* ---- the lease ------------------------------------------------------------ */
 
-/* One daemon.lua call; 0 when sent (then cb runs exactly once). */
+/* One daemon.lua call; 0 when sent (then cb runs exactly once). token is
+ * the one renewed or released, or for an acquire the highest seen. */
 static int daemon_lease_call(struct daemon *d, const char *op, long long token, rds_cb cb)
 {
 	char tok[32], ttl[32], cool[32];
 	snprintf(tok, sizeof(tok), "%lld", token);
 	snprintf(ttl, sizeof(ttl), "%ld", (long)(d->set->cfg->daemon_ttl * 1000));
 	snprintf(cool, sizeof(cool), "%d", DAEMON_COOLDOWN);
-	const char *argv[] = {
-	    d->key, d->epoch_key, d->cooldown_key, KEY_DAEMONS, op, d->set->identity,
-	    tok,    ttl,          d->cfg.name,     cool};
-	if (rds_async_eval(d->set->rds, cb, d, LUA_DAEMON, 4, ARRAY_SIZE(argv), argv, NULL))
+	const char *argv[] = {d->key,      d->epoch_key,     d->cooldown_key,
+	                      KEY_DAEMONS, d->runid_key,     d->settle_key,
+	                      op,          d->set->identity, tok,
+	                      ttl,         d->cfg.name,      cool};
+	if (rds_async_eval(d->set->rds, cb, d, LUA_DAEMON, 6, ARRAY_SIZE(argv), argv, NULL))
 		return -1;
 	d->calls++;
 	return 0;
@@ -301,20 +307,20 @@ static void daemon_stop_child(struct daemon *d, enum dnext next, double grace, c
 	ev_timer_start(loop, &d->child_w);
 }
 
-/* The lease is gone or can no longer be trusted: the child must go at
- * once (lost) or before the lease could lapse (fence). */
-static void daemon_drop_lease(struct daemon *d, bool lost, double grace)
+/* The lease is gone, outrun or can no longer be trusted: the child must go
+ * at once (lost, outrun) or before the lease could lapse (fence). A lease
+ * that may still be ours is released once the child is gone. */
+static void daemon_drop_lease(struct daemon *d, bool ours, double grace, const char *why)
 {
-	d->stale = lost ? 0 : d->token;
-	d->token = 0;
 	ev_timer_stop(d->set->loop, &d->lease_w);
 	ev_timer_stop(d->set->loop, &d->fence_w);
-	if (d->pid > 0) {
-		daemon_stop_child(d, NEXT_CONTEND, grace,
-		                  lost ? "lease lost" : "lease not renewed");
-	} else if (d->state == DS_BACKOFF) {
+	if (d->pid > 0)
+		daemon_stop_child(d, NEXT_CONTEND, grace, why); /* logs the token */
+	d->stale = ours ? d->token : 0;
+	d->token = 0;
+	if (d->pid <= 0 && d->state == DS_BACKOFF) {
 		ev_timer_stop(d->set->loop, &d->child_w);
-		if (!lost)
+		if (ours)
 			daemon_release(d, false);
 		d->state = DS_WAITING;
 		daemon_arm_lease(d);
@@ -334,7 +340,7 @@ static void daemon_on_fence(struct ev_loop *loop, ev_timer *t, int revents)
 	         LF_DBL("kill_in", kill_in > 0 ? kill_in : 0));
 	if (kill_in > d->cfg.stop_timeout)
 		kill_in = d->cfg.stop_timeout;
-	daemon_drop_lease(d, false, kill_in);
+	daemon_drop_lease(d, true, kill_in, "lease not renewed");
 }
 
 static void daemon_on_renewed(struct rds_reply *x, void *priv)
@@ -357,33 +363,65 @@ static void daemon_on_renewed(struct rds_reply *x, void *priv)
 		d->renew_failed = false;
 		d->lease_ok = d->lease_sent;
 		daemon_arm_fence(d);
+	} else if (rds_type(x) == RDS_INT && rds_int(x) == -1) {
+		/* A higher token was handed out (Redis lost data, and a node
+		 * that knew of it raised the epoch): ours must not run beside
+		 * or after it; the lease is given back once the child is gone. */
+		log_warn("daemon lease outrun by a higher token", LF_STR("daemon", d->cfg.name),
+		         LF_INT("token", d->token));
+		daemon_drop_lease(d, true, 0.0, "lease outrun");
 	} else {
 		log_warn("daemon lease lost", LF_STR("daemon", d->cfg.name),
-		         LF_INT("token", d->token), LF_STR("reason", "another node holds it"));
-		daemon_drop_lease(d, true, 0.0);
+		         LF_INT("token", d->token),
+		         LF_STR("reason", "another node holds it or redis lost it"));
+		daemon_drop_lease(d, false, 0.0, "lease lost");
 	}
+}
+
+/* An acquire's answer {token, 0 (held), -2 (cooldown) or -3 (settling);
+ * the epoch}, 0 when there is none. The epoch raises what this node has
+ * seen, the floor of its later acquires. */
+static long long daemon_acquire_result(struct daemon *d, struct rds_reply *x)
+{
+	if (!x || rds_type(x) != RDS_ARR || rds_len(x) != 2) {
+		if (x && rds_type(x) == RDS_ERR)
+			log_warn("daemon lease call failed", LF_STR("daemon", d->cfg.name),
+			         LF_STR("error", rds_str(x, NULL)));
+		return 0;
+	}
+	long long epoch = rds_int(rds_elem(x, 1));
+	if (epoch > d->seen)
+		d->seen = epoch;
+	return rds_int(rds_elem(x, 0));
+}
+
+static void daemon_note_refusal(struct daemon *d, long long r)
+{
+	if (r == -2 && !d->cooling)
+		log_info("daemon in cooldown on this node; not contending",
+		         LF_STR("daemon", d->cfg.name));
+	if (r == -3 && !d->settling)
+		log_info("redis is new, restarted or failed over: nobody takes the daemon "
+		         "for up to daemon_ttl, until any holder from before has stopped",
+		         LF_STR("daemon", d->cfg.name), LF_INT("seen", d->seen));
+	d->cooling = r == -2;
+	d->settling = r == -3;
 }
 
 static void daemon_on_acquired(struct rds_reply *x, void *priv)
 {
 	struct daemon *d = priv;
-	if (d->removed && x && rds_type(x) == RDS_INT && rds_int(x) > 0) {
+	long long r = daemon_acquire_result(d, x);
+	if (d->removed && r > 0) {
 		/* removed by a reload while the acquire was on its way: give
 		 * back what Redis granted instead of leaving it to its TTL */
-		d->stale = rds_int(x);
+		d->stale = r;
 		daemon_release(d, false);
 	}
 	if (!daemon_call_done(d))
 		return;
 	d->lease_busy = false;
-	long long r = x && rds_type(x) == RDS_INT ? rds_int(x) : 0;
-	if (x && rds_type(x) == RDS_ERR)
-		log_warn("daemon lease call failed", LF_STR("daemon", d->cfg.name),
-		         LF_STR("error", rds_str(x, NULL)));
-	if (r == -2 && !d->cooling)
-		log_info("daemon in cooldown on this node; not contending",
-		         LF_STR("daemon", d->cfg.name));
-	d->cooling = r == -2;
+	daemon_note_refusal(d, r);
 	if (r > 0) {
 		d->token = r;
 		d->lease_ok = d->lease_sent;
@@ -407,8 +445,9 @@ static void daemon_on_lease_timer(struct ev_loop *loop, ev_timer *t, int revents
 	if (!d->lease_busy && (d->token > 0 || d->state == DS_WAITING)) {
 		bool renew = d->token > 0;
 		d->lease_sent = util_now_mono();
-		d->lease_busy = !daemon_lease_call(d, renew ? "renew" : "acquire", d->token,
-		                                   renew ? daemon_on_renewed : daemon_on_acquired);
+		d->lease_busy =
+		    !daemon_lease_call(d, renew ? "renew" : "acquire", renew ? d->token : d->seen,
+		                       renew ? daemon_on_renewed : daemon_on_acquired);
 		d->renew_failed = renew && !d->lease_busy;
 	}
 	daemon_arm_lease(d);
@@ -459,95 +498,12 @@ static void daemon_on_checkin_timeout(struct ev_loop *loop, ev_timer *t, int rev
 
 /* ---- the child ------------------------------------------------------------- */
 
-struct spawn_ctx {
-	struct daemon *d;
-	int rfd, wfd;
-	pid_t master;
-};
-
-static int daemon_run_plugin(struct daemon *d, int wfd)
+/* In the forked child, before anything else: drop what the master holds. */
+static void daemon_forget_master(void *priv)
 {
-	struct daemon_set *set = d->set;
-	struct plugin_set *own = NULL, *ps = set->plugins;
-	char err[512];
-	void *user = NULL;
-	int rc = CONFIG_EXIT_CONFIG;
-
-	if (!ps && !(ps = own = plugin_set_load(set->cfg, err, sizeof(err)))) {
-		log_error("cannot load plugins", LF_STR("daemon", d->cfg.name),
-		          LF_STR("error", err));
-		return rc;
-	}
-	forq_daemon_fn fn = plugin_set_find_daemon(ps, d->cfg.plugin, &user);
-	if (!fn) {
-		log_error("no plugin registered this daemon entry", LF_STR("daemon", d->cfg.name),
-		          LF_STR("entry", d->cfg.plugin));
-		goto out;
-	}
-	if (plugin_set_after_fork(ps, err, sizeof(err))) {
-		log_error("cannot start daemon", LF_STR("daemon", d->cfg.name),
-		          LF_STR("error", err));
-		goto out;
-	}
-	if (wfd >= 0)
-		fcntl(wfd, F_SETFL, O_NONBLOCK); /* a check-in never blocks the daemon */
-	plugin_set_checkin_fd(ps, wfd);
-	forq_daemon info = {sizeof(info), d->cfg.name, d->cfg.plugin, daemon_scope_name(&d->cfg),
-	                    d->token, d->cfg.ruby, d->cfg.args ? d->cfg.args : "[]"};
-	rc = fn(&info, user);
-	rc = rc == FORQ_OK ? 0 : rc > 0 && rc < 256 ? rc : 1;
-out:
-	plugin_set_free(own);
-	return rc;
-}
-
-static int daemon_run_exec(struct daemon *d, int wfd)
-{
-	if (wfd >= 0) {
-		if (wfd == DAEMON_CHECKIN_FD)
-			fcntl(wfd, F_SETFD, 0);
-		else if (dup2(wfd, DAEMON_CHECKIN_FD) < 0)
-			return 127;
-		setenv("FORQ_CHECKIN_FD", "3", 1);
-	}
-	closefrom(wfd >= 0 ? DAEMON_CHECKIN_FD + 1 : DAEMON_CHECKIN_FD);
-	execvp(d->cfg.argv[0], d->cfg.argv);
-	log_error("cannot run daemon", LF_STR("daemon", d->cfg.name),
-	          LF_STR("program", d->cfg.argv[0]), LF_ERRNO());
-	return 127;
-}
-
-static int daemon_child_main(void *arg)
-{
-	struct spawn_ctx *x = arg;
-	struct daemon *d = x->d;
-	char tok[32];
-
-	/* Never outlive the master: a daemon orphaned while another node
-	 * takes the lease would be a second instance. */
-	process_die_with_parent(SIGKILL, x->master);
-	if (x->rfd >= 0)
-		close(x->rfd);
-	daemon_set_close_fds(d->set);
-	d->set->forget(d->set->priv);
-	log_set_role("daemon", -1);
-	proctitle_set("forq: daemon[%s]", d->cfg.name);
-	setenv("FORQ_DAEMON_NAME", d->cfg.name, 1);
-	setenv("FORQ_DAEMON_SCOPE", daemon_scope_name(&d->cfg), 1);
-	if (daemon_is_cluster(d)) {
-		snprintf(tok, sizeof(tok), "%lld", d->token);
-		setenv("FORQ_DAEMON_TOKEN", tok, 1);
-	} else {
-		unsetenv("FORQ_DAEMON_TOKEN");
-	}
-	if (x->wfd >= 0) {
-		snprintf(tok, sizeof(tok), "%d", x->wfd);
-		setenv("FORQ_CHECKIN_FD", tok, 1);
-	}
-	if (d->set->cfg->environment)
-		setenv("FORQ_ENV", d->set->cfg->environment, 1);
-	process_unblock_signals();
-	return d->cfg.plugin ? daemon_run_plugin(d, x->wfd) : daemon_run_exec(d, x->wfd);
+	struct daemon_set *set = priv;
+	daemon_set_close_fds(set);
+	set->forget(set->priv);
 }
 
 static void daemon_schedule_restart(struct daemon *d, double delay)
@@ -561,7 +517,18 @@ static void daemon_schedule_restart(struct daemon *d, double delay)
 static void daemon_spawn(struct daemon *d)
 {
 	struct daemon_set *set = d->set;
-	struct spawn_ctx x = {d, -1, -1, getpid()};
+	struct daemon_child x = {
+	    .section = &d->cfg,
+	    .scope = daemon_scope_name(&d->cfg),
+	    .token = daemon_is_cluster(d) ? d->token : 0,
+	    .cfg = set->cfg,
+	    .plugins = set->plugins,
+	    .rfd = -1,
+	    .wfd = -1,
+	    .master = getpid(),
+	    .forget = daemon_forget_master,
+	    .priv = set,
+	};
 	int fds[2];
 
 	if (d->cfg.checkin_timeout > 0) {
@@ -761,6 +728,8 @@ static struct daemon *daemon_new(struct daemon_set *set, const struct config_dae
 	d->key = keys_daemon(c->name);
 	d->epoch_key = keys_daemon_epoch(c->name);
 	d->cooldown_key = keys_daemon_cooldown(c->name, set->identity);
+	d->runid_key = keys_daemon_runid(c->name);
+	d->settle_key = keys_daemon_settle(c->name);
 	d->checkin_fd = -1;
 	ev_timer_init(&d->lease_w, daemon_on_lease_timer, 0.0, 0.0);
 	ev_timer_init(&d->fence_w, daemon_on_fence, 0.0, 0.0);

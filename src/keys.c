@@ -52,6 +52,16 @@ char *keys_daemon_epoch(const char *name)
 	return xasprintf("forq:daemon:%s:epoch", name);
 }
 
+char *keys_daemon_runid(const char *name)
+{
+	return xasprintf("forq:daemon:%s:runid", name);
+}
+
+char *keys_daemon_settle(const char *name)
+{
+	return xasprintf("forq:daemon:%s:settle", name);
+}
+
 char *keys_daemon_cooldown(const char *name, const char *identity)
 {
 	return xasprintf("forq:daemon:%s:cooldown:%s", name, identity);

@@ -41,6 +41,11 @@ char *keys_lost(const char *jid);         /* forq:lost:<jid>: abnormal losses */
 char *keys_cron(const char *name);        /* forq:cron:<name>: watermark hash */
 char *keys_daemon(const char *name);      /* forq:daemon:<name>: the lease */
 char *keys_daemon_epoch(const char *name); /* forq:daemon:<name>:epoch: token counter */
+/* forq:daemon:<name>:runid: the Redis run id the daemon's last acquire saw;
+ * forq:daemon:<name>:settle: while it exists (after Redis lost or changed
+ * its data) nobody acquires the daemon. */
+char *keys_daemon_runid(const char *name);
+char *keys_daemon_settle(const char *name);
 /* forq:daemon:<name>:cooldown:<identity>: a node that gave a crash-looping
  * daemon away does not take it back until this expires. */
 char *keys_daemon_cooldown(const char *name, const char *identity);

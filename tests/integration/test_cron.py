@@ -112,7 +112,10 @@ def test_new_or_changed_entry_never_backfills(forq, redis_server):
 
 
 def test_status_shows_leader_cron_ticks_and_daemon_holders(forq, redis_server):
-    cfg = (BASE + '[cron "every2"]\nschedule = */2 * * * * *\nclass = C\nqueue = q\n'
+    # daemon_ttl 3: on a Redis up for less than daemon_ttl no node takes a
+    # cluster daemon before then (forq(1), DAEMONS).
+    cfg = (BASE + 'daemon_ttl = 3\ndaemon_renew = 1\n'
+           '[cron "every2"]\nschedule = */2 * * * * *\nclass = C\nqueue = q\n'
            '[daemon "sleeper"]\nexec = /bin/sleep 1000\n')
     node = forq(config=cfg)
     r = rconn(redis_server)
