@@ -898,7 +898,7 @@ static int master_start_redis(struct master *m)
 	m->reg = registry_new(m->loop, m->rds, m->identity, m->cfg, util_now_wall(),
 			      m->cfg->node_dead_after, &hooks);
 	m->poller = poller_new(m->loop, m->rds, REGISTRY_BEAT);
-	m->rec = recover_new(m->rds, master_on_recovered, m);
+	m->rec = recover_new(m->loop, m->rds, master_on_recovered, m);
 	m->sweep = sweep_new(m->loop, m->rds, m->rec, m->identity, m->cfg->sweep_interval,
 			     m->cfg->node_dead_after);
 	char err[512];

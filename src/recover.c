@@ -2,9 +2,12 @@
  * Per lane: read the Busy entry (the job that was running), then take the
  * jobs out one by one (LINDEX, then one script per job that removes it and
  * decides where it goes), then clear the Busy entry. Every step is
- * idempotent, so a retry after a lost connection does no harm. */
+ * idempotent, so a retry after a lost connection or an error reply (a Redis
+ * still LOADING, BUSY...) does no harm: error replies repeat the step after
+ * a backoff, nothing is skipped. */
 #include "recover.h"
 
+#include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,10 @@
 #include "util.h"
 
 enum step { STEP_CURRENT, STEP_NEXT, STEP_CLEAR };
+
+/* Backoff of a step that Redis answered with an error (seconds). */
+#define RECOVER_RETRY_MIN 0.1
+#define RECOVER_RETRY_MAX 5.0
 
 struct task {
 	struct task *next;
@@ -34,23 +41,39 @@ struct task {
 };
 
 struct recover {
+	struct ev_loop *loop;
 	struct rds_async *rds;
 	recover_done_fn done;
 	void *priv;
 	struct task *head, *tail;
 	bool in_flight;
+	bool waiting;      /* the head's step waits out retry_w */
+	unsigned failures; /* error replies in a row to the head's step */
+	ev_timer retry_w;
 	int pending;
 };
 
 static void recover_next(struct recover *r);
 
+static void recover_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct recover *r = w->data;
+	(void)loop;
+	(void)revents;
+	r->waiting = false;
+	recover_next(r);
+}
 
-struct recover *recover_new(struct rds_async *rds, recover_done_fn done, void *priv)
+struct recover *recover_new(struct ev_loop *loop, struct rds_async *rds, recover_done_fn done,
+			    void *priv)
 {
 	struct recover *r = xcalloc(1, sizeof(*r));
+	r->loop = loop;
 	r->rds = rds;
 	r->done = done;
 	r->priv = priv;
+	ev_timer_init(&r->retry_w, recover_on_retry, 0.0, 0.0);
+	r->retry_w.data = r;
 	return r;
 }
 
@@ -68,6 +91,7 @@ void recover_free(struct recover *r)
 {
 	if (!r)
 		return;
+	ev_timer_stop(r->loop, &r->retry_w);
 	while (r->head) {
 		struct task *t = r->head;
 		r->head = t->next;
@@ -88,6 +112,7 @@ static void recover_task_done(struct recover *r)
 	if (!r->head)
 		r->tail = NULL;
 	r->pending--;
+	r->failures = 0;
 	if (t->requeued || t->buried)
 		log_warn("jobs of a dead worker recovered", LF_STR("node", t->identity),
 			 LF_INT("lane", t->lane), LF_INT("requeued", t->requeued),
@@ -96,48 +121,82 @@ static void recover_task_done(struct recover *r)
 	task_free(t);
 }
 
-static void recover_on_reply(struct recover *r, struct rds_reply *x, enum step next)
+/* An error reply: the same step again after a capped, jittered backoff. */
+static void recover_retry_later(struct recover *r, struct rds_reply *x)
+{
+	struct task *t = r->head;
+	double delay = RECOVER_RETRY_MIN;
+	for (unsigned i = 0; i < r->failures && delay < RECOVER_RETRY_MAX; i++)
+		delay *= 2;
+	delay = (delay < RECOVER_RETRY_MAX ? delay : RECOVER_RETRY_MAX) *
+		(0.8 + 0.4 * util_random());
+	r->failures++;
+	/* Once per streak at warn: a long LOADING would flood the log. */
+	log_at(r->failures == 1 ? LOG_WARN : LOG_DEBUG, "recovery step failed; retrying",
+	       LF_STR("node", t->identity), LF_INT("lane", t->lane),
+	       LF_STR("error", rds_str(x, NULL)), LF_INT("attempt", r->failures),
+	       LF_DBL("delay", delay));
+	r->waiting = true;
+	ev_timer_set(&r->retry_w, delay, 0.0);
+	ev_timer_start(r->loop, &r->retry_w);
+}
+
+/* Every callback starts here. true: a reply to act on. false: nothing to
+ * do now (disconnected: recover_resume repeats the step; an error reply:
+ * the step is retried later). */
+static bool recover_take_reply(struct recover *r, struct rds_reply *x)
 {
 	r->in_flight = false;
 	if (!x)
-		return; /* disconnected: recover_resume repeats this step */
-	if (rds_type(x) == RDS_ERR)
-		log_error("recovery step failed", LF_STR("error", rds_str(x, NULL)));
-	r->head->step = next;
-	recover_next(r);
+		return false;
+	if (rds_type(x) == RDS_ERR) {
+		recover_retry_later(r, x);
+		return false;
+	}
+	if (r->failures) {
+		log_info("recovery step succeeded after retries", LF_STR("node", r->head->identity),
+			 LF_INT("lane", r->head->lane), LF_INT("attempts", r->failures + 1));
+		r->failures = 0;
+	}
+	return true;
 }
 
 static void recover_on_current(struct rds_reply *x, void *priv)
 {
 	struct recover *r = priv;
-	if (x && rds_type(x) == RDS_STR) {
+	if (!recover_take_reply(r, x))
+		return;
+	if (rds_type(x) == RDS_STR) {
 		free(r->head->current);
 		r->head->current = job_json_get_string(rds_str(x, NULL), "payload");
 	}
-	recover_on_reply(r, x, STEP_NEXT);
+	r->head->step = STEP_NEXT;
+	recover_next(r);
 }
 
 static void recover_on_moved(struct rds_reply *x, void *priv)
 {
 	struct recover *r = priv;
+	if (!recover_take_reply(r, x))
+		return;
 	struct task *t = r->head;
-	if (x && rds_type(x) == RDS_ARR && rds_len(x) == 2) {
+	if (rds_type(x) == RDS_ARR && rds_len(x) == 2) {
 		const char *action = rds_str(rds_elem(x, 0), NULL);
 		if (!strcmp(action, "dead"))
 			t->buried++;
 		else if (!strcmp(action, "requeued"))
 			t->requeued++;
-	} else if (x && rds_type(x) == RDS_INT) { /* finish.lua (timeout) */
+	} else if (rds_type(x) == RDS_INT) { /* finish.lua (timeout) */
 		t->buried++;
 	}
-	recover_on_reply(r, x, STEP_NEXT); /* the list may hold more */
+	t->step = STEP_NEXT; /* the list may hold more */
+	recover_next(r);
 }
 
 static void recover_on_cleared(struct rds_reply *x, void *priv)
 {
 	struct recover *r = priv;
-	r->in_flight = false;
-	if (!x)
+	if (!recover_take_reply(r, x))
 		return;
 	recover_task_done(r);
 	recover_next(r);
@@ -224,10 +283,9 @@ static int recover_move(struct recover *r, struct task *t, const char *working, 
 static void recover_on_listed(struct rds_reply *x, void *priv)
 {
 	struct recover *r = priv;
-	struct task *t = r->head;
-	r->in_flight = false;
-	if (!x)
+	if (!recover_take_reply(r, x))
 		return;
+	struct task *t = r->head;
 	if (rds_type(x) != RDS_STR) { /* empty */
 		t->step = STEP_CLEAR;
 		recover_next(r);
@@ -273,7 +331,7 @@ static int recover_step(struct recover *r, struct task *t)
 static void recover_next(struct recover *r)
 {
 	struct task *t = r->head;
-	if (!t || r->in_flight || !rds_async_is_up(r->rds))
+	if (!t || r->in_flight || r->waiting || !rds_async_is_up(r->rds))
 		return;
 	if (!recover_step(r, t))
 		r->in_flight = true;
@@ -315,6 +373,8 @@ void recover_lane_locked(struct recover *r, const char *identity, int lane, bool
 
 void recover_resume(struct recover *r)
 {
+	ev_timer_stop(r->loop, &r->retry_w);
+	r->waiting = false;
 	r->in_flight = false;
 	recover_next(r);
 }

@@ -4,8 +4,9 @@
  * (a poison pill), otherwise it goes back to its queue. A plugin handler
  * killed by its own timeout is recorded as a failed run instead. Jobs not yet
  * started go back to the front. Work that cannot reach Redis now is kept and
- * retried when the connection is back; the lane stays reserved until then.
- * The orphan sweep uses the same path for lanes of dead nodes. */
+ * retried when the connection is back, and a step Redis answers with an error
+ * (LOADING, BUSY...) is retried with backoff; the lane stays reserved until
+ * then. The orphan sweep uses the same path for lanes of dead nodes. */
 #ifndef FORQ_RECOVER_H
 #define FORQ_RECOVER_H
 
@@ -24,7 +25,8 @@ struct recover;
 /* lane < 0 for sweeps of other nodes (no lane of ours to release). */
 typedef void (*recover_done_fn)(void *priv, int lane);
 
-struct recover *recover_new(struct rds_async *rds, recover_done_fn done, void *priv);
+struct recover *recover_new(struct ev_loop *loop, struct rds_async *rds, recover_done_fn done,
+			    void *priv);
 void recover_free(struct recover *r);
 /* Recovers forq:working:<identity>:<lane>. running_jid names the job that
  * was running ("" for none; NULL when unknown: the Busy entry tells). cause
