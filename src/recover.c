@@ -4,7 +4,8 @@
  * decides where it goes), then clear the Busy entry. Every step is
  * idempotent, so a retry after a lost connection or an error reply (a Redis
  * still LOADING, BUSY...) does no harm: error replies repeat the step after
- * a backoff, nothing is skipped. */
+ * a backoff, nothing is skipped. Another node's lanes carry the sweep's
+ * lease, which lose.lua checks together with the node's key. */
 #include "recover.h"
 
 #include <ev.h>
@@ -38,6 +39,8 @@ struct task {
 	bool lock_lease;
 	double lock_ttl;
 	long long requeued, buried;
+	char *lease;  /* another node's lane: the sweep's lease; NULL for ours */
+	bool dropped; /* fenced: ends when it reaches the head, with no call */
 };
 
 struct recover {
@@ -84,6 +87,7 @@ static void task_free(struct task *t)
 	free(t->current);
 	free(t->jid);
 	free(t->lock_key);
+	free(t->lease);
 	free(t);
 }
 
@@ -105,6 +109,7 @@ int recover_pending(const struct recover *r)
 	return r->pending;
 }
 
+/* The head task is over: recovered, or dropped by a fence. */
 static void recover_task_done(struct recover *r)
 {
 	struct task *t = r->head;
@@ -113,7 +118,7 @@ static void recover_task_done(struct recover *r)
 		r->tail = NULL;
 	r->pending--;
 	r->failures = 0;
-	if (t->requeued || t->buried)
+	if (!t->dropped && (t->requeued || t->buried))
 		log_warn("jobs of a dead worker recovered", LF_STR("node", t->identity),
 			 LF_INT("lane", t->lane), LF_INT("requeued", t->requeued),
 			 LF_INT("dead", t->buried), LF_STR("cause", t->cause));
@@ -143,12 +148,16 @@ static void recover_retry_later(struct recover *r, struct rds_reply *x)
 
 /* Every callback starts here. true: a reply to act on. false: nothing to
  * do now (disconnected: recover_resume repeats the step; an error reply:
- * the step is retried later). */
+ * the step is retried later; a dropped task: discarded). */
 static bool recover_take_reply(struct recover *r, struct rds_reply *x)
 {
 	r->in_flight = false;
 	if (!x)
 		return false;
+	if (r->head->dropped) {
+		recover_next(r);
+		return false;
+	}
 	if (rds_type(x) == RDS_ERR) {
 		recover_retry_later(r, x);
 		return false;
@@ -159,6 +168,21 @@ static bool recover_take_reply(struct recover *r, struct rds_reply *x)
 		r->failures = 0;
 	}
 	return true;
+}
+
+/* lose.lua refused to write: this node lost the lease, or the swept node's
+ * key is back. The task ends here, and so does every queued one the same
+ * answer applies to. */
+static void recover_fenced(struct recover *r, struct task *t, bool alive)
+{
+	log_warn(alive ? "recovery of a node's jobs stopped: the node is alive again"
+		       : "recovery of a node's jobs stopped: this node is no longer the leader",
+		 LF_STR("node", t->identity), LF_INT("lane", t->lane),
+		 LF_INT("requeued", t->requeued), LF_INT("dead", t->buried));
+	for (struct task *u = r->head; u; u = u->next)
+		if (u->lease && !strcmp(alive ? u->identity : u->lease,
+					alive ? t->identity : t->lease))
+			u->dropped = true;
 }
 
 static void recover_on_current(struct rds_reply *x, void *priv)
@@ -186,6 +210,8 @@ static void recover_on_moved(struct rds_reply *x, void *priv)
 			t->buried++;
 		else if (!strcmp(action, "requeued"))
 			t->requeued++;
+		else if (!strcmp(action, "fenced") || !strcmp(action, "alive"))
+			recover_fenced(r, t, !strcmp(action, "alive"));
 	} else if (rds_type(x) == RDS_INT) { /* finish.lua (timeout) */
 		t->buried++;
 	}
@@ -269,11 +295,14 @@ static int recover_move(struct recover *r, struct task *t, const char *working, 
 	snprintf(lttl, sizeof(lttl), "%lld", (long long)(t->lock_ttl * 1000.0));
 	/* Only the running job can hold a lock (its start took it). */
 	bool locked = running && parsed && t->lock_key;
-	const char *argv[] = {working, KEY_QUEUES, KEY_DEAD, lost, raw, queue, KEY_QUEUE_PREFIX,
-			      count ? "back" : "front", count ? "1" : "0", threshold, ttl, dead,
-			      now, cutoff, limit, locked ? t->lock_key : "", locked ? j.jid : "",
+	char *node = keys_node(t->identity);
+	const char *argv[] = {working, KEY_QUEUES, KEY_DEAD, lost, KEY_LEADER, node, raw, queue,
+			      KEY_QUEUE_PREFIX, count ? "back" : "front", count ? "1" : "0",
+			      threshold, ttl, dead, now, cutoff, limit, t->lease ? t->lease : "",
+			      locked ? t->lock_key : "", locked ? j.jid : "",
 			      t->lock_lease ? "1" : "0", lttl};
-	rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_LOSE, 4, 19, argv, NULL);
+	rc = rds_async_eval(r->rds, recover_on_moved, r, LUA_LOSE, 6, 22, argv, NULL);
+	free(node);
 	free(dead);
 	free(lost);
 	job_free(&j);
@@ -330,30 +359,37 @@ static int recover_step(struct recover *r, struct task *t)
 
 static void recover_next(struct recover *r)
 {
-	struct task *t = r->head;
-	if (!t || r->in_flight || r->waiting || !rds_async_is_up(r->rds))
+	for (;;) {
+		struct task *t = r->head;
+		if (!t || r->in_flight || r->waiting)
+			return;
+		/* Another node's Busy entries are left to expire with its
+		 * other keys: clearing them is a write the lease cannot fence. */
+		if (t->dropped || (t->lease && t->step == STEP_CLEAR)) {
+			recover_task_done(r);
+			continue;
+		}
+		if (rds_async_is_up(r->rds) && !recover_step(r, t))
+			r->in_flight = true;
 		return;
-	if (!recover_step(r, t))
-		r->in_flight = true;
+	}
 }
 
-void recover_lane(struct recover *r, const char *identity, int lane, bool own,
-		  const char *running_jid, enum recover_mode mode, const char *cause,
-		  int default_retry)
+static void recover_enqueue(struct recover *r, struct task *t)
 {
-	recover_lane_locked(r, identity, lane, own, running_jid, mode, cause, default_retry, NULL);
+	if (r->tail)
+		r->tail->next = t;
+	else
+		r->head = t;
+	r->tail = t;
+	r->pending++;
+	recover_next(r);
 }
 
-void recover_lane_locked(struct recover *r, const char *identity, int lane, bool own,
-			 const char *running_jid, enum recover_mode mode, const char *cause,
-			 int default_retry, const struct recover_lock *lock)
+static struct task *task_new(const char *identity, int lane, bool own, const char *running_jid,
+			     enum recover_mode mode, const char *cause, int default_retry)
 {
 	struct task *t = xcalloc(1, sizeof(*t));
-	if (lock && lock->key && lock->key[0]) {
-		t->lock_key = xstrdup(lock->key);
-		t->lock_lease = lock->lease;
-		t->lock_ttl = lock->ttl;
-	}
 	t->identity = xstrdup(identity);
 	t->jid = running_jid ? xstrdup(running_jid) : NULL;
 	t->step = running_jid ? STEP_NEXT : STEP_CURRENT; /* known: no Busy entry needed */
@@ -362,12 +398,52 @@ void recover_lane_locked(struct recover *r, const char *identity, int lane, bool
 	t->mode = mode;
 	t->cause = xstrdup(cause);
 	t->default_retry = default_retry;
-	if (r->tail)
-		r->tail->next = t;
-	else
-		r->head = t;
-	r->tail = t;
-	r->pending++;
+	return t;
+}
+
+void recover_lane_locked(struct recover *r, const char *identity, int lane, bool own,
+			 const char *running_jid, enum recover_mode mode, const char *cause,
+			 int default_retry, const struct recover_lock *lock)
+{
+	struct task *t = task_new(identity, lane, own, running_jid, mode, cause, default_retry);
+	if (lock && lock->key && lock->key[0]) {
+		t->lock_key = xstrdup(lock->key);
+		t->lock_lease = lock->lease;
+		t->lock_ttl = lock->ttl;
+	}
+	recover_enqueue(r, t);
+}
+
+void recover_node_lane(struct recover *r, const char *identity, int lane, const char *lease,
+		       const char *cause)
+{
+	/* A round that comes while a large lane is still being emptied finds
+	 * it again: one task per lane is enough. */
+	for (struct task *u = r->head; u; u = u->next)
+		if (u->lease && !u->dropped && u->lane == lane && !strcmp(u->identity, identity) &&
+		    !strcmp(u->lease, lease))
+			return;
+	struct task *t = task_new(identity, lane, false, NULL, RECOVER_LOST, cause, 0);
+	t->lease = xstrdup(lease);
+	recover_enqueue(r, t);
+}
+
+void recover_drop_nodes(struct recover *r)
+{
+	int n = 0;
+	for (struct task *t = r->head; t; t = t->next)
+		if (t->lease && !t->dropped) {
+			t->dropped = true;
+			n++;
+		}
+	if (!n)
+		return;
+	log_warn("leadership lost: recovery of other nodes' jobs stopped",
+		 LF_INT("lanes", n));
+	if (r->waiting && r->head->dropped) {
+		ev_timer_stop(r->loop, &r->retry_w);
+		r->waiting = false;
+	}
 	recover_next(r);
 }
 

@@ -1,14 +1,111 @@
-"""Redis faults around the master's recovery (issue #10): a recovery step
-Redis answers with an error (LOADING) is retried, not skipped."""
+"""Redis faults around the leader's sweep and the master's recovery (issue
+#10): a sweep stops writing the moment its lease or the swept node's death
+is no longer true; a recovery step Redis answers with an error (LOADING) is
+retried, not skipped."""
+import json
 import os
 import signal
 import socket
 import subprocess
+import time
 
 import redis
 
 from conftest import free_port, wait_until
 from test_jobs import handler, push, rconn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+B = "deadhost:4242:0123456789ab"  # a node that died with jobs in its lists
+LANES, PER_LANE = 2, 30000
+CFG = ("[forq]\nprocesses = 1\nshutdown_timeout = 2\nnode_dead_after = 2\n"
+       "sweep_interval = 0.5\nleader_ttl = 2\nleader_renew = 0.5\n")
+
+
+def lua(name):
+    with open(os.path.join(ROOT, "src", "lua", name)) as f:
+        return f.read()
+
+
+def strand(r):
+    """B is registered, its key is gone, its lanes hold many jobs of a queue
+    no worker reads (so every move shows in queue:parked)."""
+    r.sadd("forq:nodes", B)
+    for lane in range(LANES):
+        jobs = [json.dumps({"class": "Parked", "queue": "parked", "args": [i],
+                            "jid": f"{lane:04x}{i:020x}"}) for i in range(PER_LANE)]
+        for k in range(0, PER_LANE, 5000):
+            r.lpush(f"forq:working:{B}:{lane}", *jobs[k:k + 5000])
+
+
+def left(r):
+    return [r.llen(f"forq:working:{B}:{lane}") for lane in range(LANES)]
+
+
+def sweeping(r):
+    """Waits until the sweep is moving B's jobs, mid-round."""
+    wait_until(lambda: sum(left(r)) < LANES * PER_LANE, 30, interval=0.002,
+               what="the sweep moving the dead node's jobs")
+
+
+def test_lose_and_forget_write_nothing_for_a_stale_lease_or_a_live_node(redis_server):
+    r = rconn(redis_server)
+    job = '{"class":"X","queue":"q","jid":"j1"}'
+    r.rpush(f"forq:working:{B}:0", job)
+    r.set("forq:leader", "node-b|7")
+
+    def lose(lease):
+        return r.eval(lua("lose.lua"), 6, f"forq:working:{B}:0", "queues", "dead",
+                      "forq:lost:j1", "forq:leader", f"forq:node:{B}", job, "q", "queue:",
+                      "front", "0", "3", "60", "{}", "0", "0", "10", lease, "", "", "0", "0")
+
+    def forget(lease):
+        return r.eval(lua("forget.lua"), 5, "forq:leader", f"forq:node:{B}", "forq:nodes",
+                      "forq:sweep:strikes", "processes", lease, B)
+
+    r.sadd("forq:nodes", B)
+    assert lose("node-a|6") == ["fenced", 0] and forget("node-a|6") == "fenced"
+    r.set(f"forq:node:{B}", "1")
+    assert lose("node-b|7") == ["alive", 0] and forget("node-b|7") == "alive"
+    assert r.llen(f"forq:working:{B}:0") == 1 and r.sismember("forq:nodes", B)
+    # A node's own lane (no lease) is not fenced: its key exists, and
+    # another node leads.
+    assert lose("") == ["requeued", 0] and r.lrange("queue:q", 0, -1) == [job]
+    r.delete(f"forq:node:{B}")
+    assert forget("node-b|7") == "forgotten" and not r.sismember("forq:nodes", B)
+
+
+def test_leader_paused_mid_sweep_moves_nothing_after_its_lease_is_gone(forq, redis_server):
+    r = rconn(redis_server)
+    strand(r)
+    a = forq(config=CFG)
+    sweeping(r)
+    os.kill(a.pid, signal.SIGSTOP)
+    try:
+        # Its lease runs out while it is stopped and another node takes it.
+        wait_until(lambda: not r.exists("forq:leader"), 10, what="the lease to expire")
+        r.set("forq:leader", "othernode:1:abc|999", px=60000)
+        before, parked = left(r), r.llen("queue:parked")
+    finally:
+        os.kill(a.pid, signal.SIGCONT)
+    a.wait_log("leadership lost", timeout=10)
+    time.sleep(1.0)
+    assert left(r) == before and r.llen("queue:parked") == parked, (before, left(r))
+    assert sum(before) > PER_LANE                # paused mid-round
+    assert a.lines("no longer the leader|recovery of other nodes' jobs stopped")
+
+
+def test_sweep_stops_when_the_swept_node_is_alive_again(forq, redis_server):
+    r = rconn(redis_server)
+    strand(r)
+    a = forq(config=CFG)
+    sweeping(r)
+    r.set(f"forq:node:{B}", "back", px=60000)    # its master beats again
+    time.sleep(0.3)                              # a call in flight may land
+    before = left(r)
+    time.sleep(1.0)
+    assert left(r) == before, (before, left(r))
+    assert a.lines("recovery of a node's jobs stopped: the node is alive again")
+    assert r.sismember("forq:nodes", B)
 
 
 class OwnRedis:
