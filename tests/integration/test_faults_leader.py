@@ -1,7 +1,8 @@
 """Redis faults around the leader's sweep and the master's recovery (issue
-#10): a sweep stops writing the moment its lease or the swept node's death
-is no longer true; a recovery step Redis answers with an error (LOADING) is
-retried, not skipped."""
+#10, defects 3, 4 and 9): a sweep stops writing the moment its lease or the
+swept node's death is no longer true; a recovery step Redis answers with an
+error (LOADING) is retried, not skipped; a stop that could not write its
+outcomes says how many."""
 import json
 import os
 import signal
@@ -171,5 +172,27 @@ def test_worker_recovery_retries_while_redis_is_loading(forq, tmpdir_path):
         f.wait_log(f"job done.* jid={jid}", timeout=20)
         assert f.lines("jobs of a dead worker recovered.* requeued=1")
         assert f.lines("recovery step failed; retrying.*LOADING")
+    finally:
+        srv.kill()
+
+
+def test_stop_without_redis_says_how_many_outcomes_were_not_written(forq, tmpdir_path):
+    srv = OwnRedis(tmpdir_path)
+    srv.start()
+    try:
+        wait_until(srv.loaded, 10, what="redis")
+        h = handler(tmpdir_path, "job.sh", "sleep 2\n")
+        f = forq(config=f'[forq]\nprocesses = 2\nshutdown_timeout = 1\n[job "Short"]\nexec = {h}\n',
+                 env={"REDIS_URL": srv.url})
+        f.wait_workers(2, timeout=20)
+        jids = [push(srv.url, "Short") for _ in range(2)]
+        f.wait_workers(2, state="busy Short", timeout=10)
+        srv.kill()                               # the outcomes cannot be written
+        for jid in jids:
+            f.wait_log(f"job done.* jid={jid}", timeout=10)
+        f.signal(signal.SIGTERM)
+        assert f.wait_exit(20) == 0
+        line = f.wait_log("outcomes not written", timeout=1)[0]
+        assert "outcomes=2" in line and "after the orphan sweep" in line, line
     finally:
         srv.kill()
