@@ -879,6 +879,28 @@ static void master_maybe_finish(struct master *m)
 	registry_leave(m->reg, master_left, m);
 }
 
+/* At exit, a lane still reserved is one whose recovery never reached Redis
+ * (a stop while it was unreachable): its jobs stay in the working list,
+ * those whose outcomes were made but not written included, and run again
+ * once the sweep finds this node gone. */
+static void master_report_left(struct master *m)
+{
+	long long outcomes = 0, lanes = 0;
+	for (size_t i = 0; i < m->sb.nused; i++) {
+		const struct sb_cell *cell = scoreboard_cell(&m->sb, (int)i);
+		if (cell->pid != -1)
+			continue;
+		lanes++;
+		outcomes += cell->unwritten > 0 ? cell->unwritten : 0;
+	}
+	if (outcomes)
+		log_warn("outcomes not written: redis unreachable; those jobs run again after "
+			 "the orphan sweep", LF_INT("outcomes", outcomes), LF_INT("lanes", lanes));
+	else if (lanes)
+		log_warn("jobs left in working lists: redis unreachable; they run again after "
+			 "the orphan sweep", LF_INT("lanes", lanes));
+}
+
 /* Leader duties (poller, sweep) follow the lease. */
 static void master_on_leader(void *priv, const char *lease)
 {
@@ -898,7 +920,7 @@ static int master_start_redis(struct master *m)
 	m->reg = registry_new(m->loop, m->rds, m->identity, m->cfg, util_now_wall(),
 			      m->cfg->node_dead_after, &hooks);
 	m->poller = poller_new(m->loop, m->rds, REGISTRY_BEAT);
-	m->rec = recover_new(m->rds, master_on_recovered, m);
+	m->rec = recover_new(m->loop, m->rds, master_on_recovered, m);
 	m->sweep = sweep_new(m->loop, m->rds, m->rec, m->identity, m->cfg->sweep_interval,
 			     m->cfg->node_dead_after);
 	char err[512];
@@ -1050,6 +1072,7 @@ int master_run(struct config *cfg, const struct cli *cli)
 	master_update_title(m);
 	ev_run(m->loop, 0);
 	rc = m->exit_code;
+	master_report_left(m);
 	log_info("forq stopped", LF_INT("exit", rc));
 out:
 	master_free(m);

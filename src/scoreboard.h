@@ -17,6 +17,9 @@ struct sb_cell {
 	int32_t pid;            /* 0 = cell unused; written by the master */
 	uint32_t jobs_done;     /* executions, successful or not (stat:processed) */
 	uint32_t jobs_failed;   /* executions that failed (stat:failed) */
+	/* Outcomes the worker made but has not written to Redis yet: what a
+	 * death now would leave to run again. Written by the worker. */
+	volatile int32_t unwritten;
 	int32_t timeout_armed;  /* a plugin handler runs under SIGALRM */
 	int32_t handler_pid;    /* an exec handler runs (its process group) */
 	double job_started;     /* wall clock, when state is SB_BUSY */

@@ -1,6 +1,7 @@
 /* sweep: a timer, one script per round (sweep.lua), then a SCAN of each dead
  * node's working lists (not a hot path: only for nodes found dead), handing
- * every list to recover. */
+ * every list to recover. Every write carries the lease the round started
+ * under, and a round ends as soon as that lease is no longer held. */
 #include "sweep.h"
 
 #include <ev.h>
@@ -29,6 +30,7 @@ struct sweep {
 	size_t nqueue;
 	bool settling_logged;
 	char lease[400]; /* "" when this node is not the leader */
+	char round[400]; /* the lease the running round started under */
 };
 
 static void sweep_scan_next(struct sweep *s);
@@ -39,13 +41,42 @@ static void sweep_done(struct sweep *s)
 	s->busy = false;
 }
 
+/* Ends the round early: the dead nodes it did not finish are still in
+ * forq:nodes, so the next round finds them again. */
+static void sweep_abandon(struct sweep *s)
+{
+	free(s->node);
+	s->node = NULL;
+	while (s->nqueue)
+		free(s->queue[--s->nqueue]);
+	sweep_done(s);
+}
+
+/* false when the lease the round started under is no longer held. */
+static bool sweep_is_current(const struct sweep *s)
+{
+	return s->lease[0] && !strcmp(s->round, s->lease);
+}
+
+/* Nothing of the node left in Redis: forget it, unless this node lost the
+ * lease or the node's key is back meanwhile (forget.lua checks both). */
+static void sweep_forget(struct sweep *s)
+{
+	char *node = keys_node(s->node);
+	const char *argv[] = {KEY_LEADER, node, KEY_NODES, KEY_SWEEP_STRIKES, KEY_PROCESSES,
+			      s->round, s->node};
+	rds_async_eval(s->rds, rds_ignore_reply, NULL, LUA_FORGET, 5, 7, argv, NULL);
+	free(node);
+}
+
 static void sweep_on_scan(struct rds_reply *x, void *priv)
 {
 	struct sweep *s = priv;
-	if (!x || rds_type(x) != RDS_ARR || rds_len(x) != 2) {
-		free(s->node); /* still in forq:nodes: the next round scans it again */
-		s->node = NULL;
-		sweep_done(s);
+	if (!x || rds_type(x) != RDS_ARR || rds_len(x) != 2 || !sweep_is_current(s)) {
+		if (x && rds_type(x) == RDS_ERR)
+			log_warn("sweep scan failed", LF_STR("node", s->node),
+				 LF_STR("error", rds_str(x, NULL)));
+		sweep_abandon(s);
 		return;
 	}
 	snprintf(s->cursor, sizeof(s->cursor), "%s", rds_str(rds_elem(x, 0), NULL));
@@ -56,8 +87,8 @@ static void sweep_on_scan(struct rds_reply *x, void *priv)
 		const char *k = rds_str(rds_elem(keys, i), NULL);
 		long lane;
 		if (strlen(k) > plen && !util_parse_long(k + plen, 0, 1L << 30, &lane))
-			recover_lane(s->rec, s->node, (int)lane, false, NULL, RECOVER_LOST,
-				     "its node stopped beating", 25);
+			recover_node_lane(s->rec, s->node, (int)lane, s->round,
+					  "its node stopped beating");
 	}
 	if (!strcmp(s->cursor, "0") && s->found) {
 		/* Its lists are with recover; the node is forgotten only when a
@@ -66,13 +97,7 @@ static void sweep_on_scan(struct rds_reply *x, void *priv)
 		free(s->node);
 		s->node = NULL;
 	} else if (!strcmp(s->cursor, "0")) {
-		/* Nothing of it left in Redis: forget the node. */
-		const char *srem[] = {"SREM", KEY_NODES, s->node};
-		const char *hdel[] = {"HDEL", KEY_SWEEP_STRIKES, s->node};
-		const char *spro[] = {"SREM", KEY_PROCESSES, s->node};
-		rds_async_call(s->rds, rds_ignore_reply, NULL, 3, srem, NULL);
-		rds_async_call(s->rds, rds_ignore_reply, NULL, 3, hdel, NULL);
-		rds_async_call(s->rds, rds_ignore_reply, NULL, 3, spro, NULL);
+		sweep_forget(s);
 		free(s->node);
 		s->node = NULL;
 	}
@@ -96,16 +121,16 @@ static void sweep_scan_next(struct sweep *s)
 	}
 	const char *argv[] = {"SCAN", s->cursor, "MATCH", s->pattern, "COUNT", "1000"};
 	if (rds_async_call(s->rds, sweep_on_scan, s, 6, argv, NULL))
-		sweep_done(s);
+		sweep_abandon(s);
 }
 
 static void sweep_on_round(struct rds_reply *x, void *priv)
 {
 	struct sweep *s = priv;
-	if (!x || rds_type(x) != RDS_ARR || !rds_len(x)) {
+	if (!x || rds_type(x) != RDS_ARR || !rds_len(x) || !sweep_is_current(s)) {
 		if (x && rds_type(x) == RDS_ERR)
 			log_warn("sweep failed", LF_STR("error", rds_str(x, NULL)));
-		sweep_done(s);
+		sweep_abandon(s);
 		return;
 	}
 	const char *status = rds_str(rds_elem(x, 0), NULL);
@@ -133,9 +158,10 @@ static void sweep_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	snprintf(settle, sizeof(settle), "%ld", (long)(s->settle + 0.999));
 	snprintf(strikes, sizeof(strikes), "%d", SWEEP_STRIKES);
+	snprintf(s->round, sizeof(s->round), "%s", s->lease);
 	const char *argv[] = {KEY_LEADER,      KEY_NODES,       KEY_SWEEP_STRIKES,
 			      KEY_SWEEP_RUNID, KEY_SWEEP_SETTLE, s->identity,
-			      s->lease,        KEY_NODE_PREFIX, strikes,
+			      s->round,        KEY_NODE_PREFIX, strikes,
 			      settle};
 	if (!rds_async_eval(s->rds, sweep_on_round, s, LUA_SWEEP, 5, 10, argv, NULL))
 		s->busy = true;
@@ -159,7 +185,11 @@ struct sweep *sweep_new(struct ev_loop *loop, struct rds_async *rds, struct reco
 
 void sweep_set_lease(struct sweep *s, const char *lease)
 {
+	bool lost = s->lease[0] && (!lease || strcmp(lease, s->lease));
 	snprintf(s->lease, sizeof(s->lease), "%s", lease ? lease : "");
+	/* A round in flight sees the change in its next reply and ends. */
+	if (lost)
+		recover_drop_nodes(s->rec);
 }
 
 void sweep_stop(struct sweep *s)

@@ -309,6 +309,7 @@ static struct outcome *worker_add_outcome(struct worker *w, char *payload, size_
 	if (!w->nouts)
 		w->span_start = util_now_mono();
 	struct outcome *o = &w->outs[w->nouts++];
+	w->a->cell->unwritten = (int32_t)w->nouts;
 	*o = (struct outcome){payload, len, stored, stored ? strlen(stored) : 0,
 			      keys_lost(jid ? jid : "-"), xstrdup(queue ? queue : "default"), what,
 			      score};
@@ -387,6 +388,7 @@ static int worker_exchange(struct worker *w, size_t want)
 	for (size_t i = 0; i < w->nouts; i++)
 		outcome_clear(&w->outs[i]);
 	w->nouts = 0;
+	w->a->cell->unwritten = 0;
 	for (size_t i = 0; rds_type(x) == RDS_ARR && i + 1 < rds_len(x) && w->nbatch < BATCH_MAX;
 	     i += 2) {
 		size_t len;
