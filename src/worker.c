@@ -206,6 +206,16 @@ static void worker_watch_signals(struct worker *w)
 
 /* ---- Redis connection ------------------------------------------------ */
 
+static void worker_backoff(struct worker *w)
+{
+	worker_sleep(w, w->backoff * (0.8 + 0.4 * util_random()));
+	w->backoff = w->backoff * 2 > RECONNECT_MAX ? RECONNECT_MAX : w->backoff * 2;
+}
+
+/* A call failed: no reply (timeout, reset) or an error reply (LOADING, BUSY,
+ * READONLY, NOREPLICAS...). Both are handled alike: the outcomes are kept
+ * and sent again, and the worker backs off so that a Redis answering errors
+ * is not hammered. */
 static void worker_disconnect(struct worker *w, const char *where)
 {
 	if (!w->redis_down_logged)
@@ -214,6 +224,7 @@ static void worker_disconnect(struct worker *w, const char *where)
 	w->redis_down_logged = true;
 	rds_close(w->r);
 	w->r = NULL;
+	worker_backoff(w);
 }
 
 static int worker_connect(struct worker *w)
@@ -226,15 +237,20 @@ static int worker_connect(struct worker *w)
 		if (!w->redis_down_logged)
 			log_warn("redis unavailable; reconnecting with backoff", LF_STR("error", err));
 		w->redis_down_logged = true;
-		worker_sleep(w, w->backoff * (0.8 + 0.4 * util_random()));
-		w->backoff = w->backoff * 2 > RECONNECT_MAX ? RECONNECT_MAX : w->backoff * 2;
+		worker_backoff(w);
 		return -1;
 	}
+	return 0;
+}
+
+/* A call did what it was asked: Redis is back (a connect alone does not
+ * say so, a Redis answering errors accepts connections). */
+static void worker_redis_ok(struct worker *w)
+{
 	if (w->redis_down_logged)
 		log_info("redis connected");
 	w->redis_down_logged = false;
 	w->backoff = RECONNECT_MIN;
-	return 0;
 }
 
 /* ---- fetch -------------------------------------------------------------- */
@@ -264,8 +280,11 @@ static int worker_fetch_blocking(struct worker *w, char **queue, char **payload)
 	}
 	snprintf(block, sizeof(block), "%d", c->nqueues == 1 ? FETCH_BLOCK_ONE : FETCH_BLOCK);
 	x = rds_callv(w->r, "BRPOPLPUSH", w->k_queues[qi], w->k_working, block, NULL);
-	if (!x)
+	if (!x || rds_type(x) == RDS_ERR) {
+		rds_free(x);
 		return -1;
+	}
+	worker_redis_ok(w);
 	if (rds_type(x) != RDS_STR) {
 		rds_free(x);
 		return 0;
@@ -277,10 +296,10 @@ static int worker_fetch_blocking(struct worker *w, char **queue, char **payload)
 	rds_free(x);
 	snprintf(run_at, sizeof(run_at), "%ld", (long)util_now_wall());
 	const char *argv[] = {w->k_work, w->k_workers, w->tid, run_at, *queue, *payload};
-	if ((x = rds_eval(w->r, LUA_CLAIM, 2, 6, argv, NULL)))
-		rds_free(x);
-	else
+	x = rds_eval(w->r, LUA_CLAIM, 2, 6, argv, NULL);
+	if (!x || rds_type(x) == RDS_ERR)
 		worker_disconnect(w, "claim"); /* the job is safe in the working list */
+	rds_free(x);
 	return 1;
 }
 
@@ -306,8 +325,9 @@ static void worker_add_outcome(struct worker *w, char *payload, const char *what
 }
 
 /* Sends the recorded outcomes and, when want > 0, fetches up to want jobs
- * in the same script call. 1 when jobs came, 0 when none, -1 when the
- * connection broke (the outcomes are kept and sent again). */
+ * in the same script call. 1 when jobs came, 0 when none, -1 when the call
+ * failed, an error reply as much as a broken connection (the outcomes are
+ * kept and sent again). */
 static int worker_exchange(struct worker *w, size_t want)
 {
 	const struct config *c = w->a->cfg;
@@ -364,10 +384,11 @@ static int worker_exchange(struct worker *w, size_t want)
 	free(orders);
 	free(argv);
 	free(scores);
-	if (!x)
+	if (!x || rds_type(x) == RDS_ERR) {
+		rds_free(x);
 		return -1;
-	if (rds_type(x) == RDS_ERR)
-		log_error("batch script failed", LF_STR("error", rds_str(x, NULL)));
+	}
+	worker_redis_ok(w);
 	for (size_t i = 0; i < w->nouts; i++)
 		outcome_clear(&w->outs[i]);
 	w->nouts = 0;
