@@ -62,8 +62,10 @@ struct worker {
 	bool idle; /* the last blocking fetch timed out */
 	bool any_unique; /* some class has a unique lock type */
 	int term_count;
+	bool reconcile;  /* a call failed: compare the working list on reconnect */
 	double backoff;
 	struct rds *r;
+	const char *locking; /* payload of the job taking its unique lock */
 	char tid[16];
 	char *k_working, *k_work, *k_workers;
 	char **k_queues; /* queue:<name> for each configured queue */
@@ -206,6 +208,8 @@ static void worker_watch_signals(struct worker *w)
 
 /* ---- Redis connection ------------------------------------------------ */
 
+static int worker_reconcile(struct worker *w);
+
 static void worker_backoff(struct worker *w)
 {
 	worker_sleep(w, w->backoff * (0.8 + 0.4 * util_random()));
@@ -213,9 +217,10 @@ static void worker_backoff(struct worker *w)
 }
 
 /* A call failed: no reply (timeout, reset) or an error reply (LOADING, BUSY,
- * READONLY, NOREPLICAS...). Both are handled alike: the outcomes are kept
- * and sent again, and the worker backs off so that a Redis answering errors
- * is not hammered. */
+ * READONLY, NOREPLICAS...). What Redis did is unknown either way, so both
+ * are handled alike: the outcomes are kept and sent again, the working list
+ * is reconciled on reconnect, and the worker backs off so that a Redis
+ * answering errors is not hammered. */
 static void worker_disconnect(struct worker *w, const char *where)
 {
 	if (!w->redis_down_logged)
@@ -224,6 +229,7 @@ static void worker_disconnect(struct worker *w, const char *where)
 	w->redis_down_logged = true;
 	rds_close(w->r);
 	w->r = NULL;
+	w->reconcile = true;
 	worker_backoff(w);
 }
 
@@ -238,6 +244,10 @@ static int worker_connect(struct worker *w)
 			log_warn("redis unavailable; reconnecting with backoff", LF_STR("error", err));
 		w->redis_down_logged = true;
 		worker_backoff(w);
+		return -1;
+	}
+	if (w->reconcile && worker_reconcile(w)) {
+		worker_disconnect(w, "reconciling the working list");
 		return -1;
 	}
 	return 0;
@@ -465,17 +475,24 @@ static bool worker_lock(struct worker *w, struct unique_lock *lk, const struct j
 {
 	char holder[128];
 	int v = -1;
+	w->locking = f->payload;
 	while (v < 0) {
 		if (w->stopping) {
 			worker_add_outcome(w, f->payload, "requeue", NULL, 0, NULL, f->queue);
+			w->locking = NULL;
 			return false;
 		}
 		if (worker_connect(w))
 			continue;
+		if (!w->locking) { /* no longer in the working list (worker_reconcile) */
+			free(f->payload);
+			return false;
+		}
 		v = unique_start(w->r, lk, j->jid, w->k_working, f->payload, holder, sizeof(holder));
 		if (v < 0)
 			worker_disconnect(w, "unique lock");
 	}
+	w->locking = NULL;
 	if (v == UNIQUE_RUN)
 		return true;
 	log_info(v == UNIQUE_DROP ? "duplicate unique job dropped"
@@ -582,6 +599,108 @@ static void worker_return_batch(struct worker *w)
 	w->ibatch = w->nbatch = 0;
 }
 
+/* ---- reconciling after a failed call -------------------------------------- */
+
+/* Logs a job that worker_reconcile adopts, gives back or drops, with its
+ * jid and class, and returns its queue as the payload names it (a copy;
+ * "default" when it does not): the working list holds no queue names. */
+static char *worker_log_found(const char *msg, const char *payload)
+{
+	struct job j;
+	char err[256];
+	bool ok = !job_parse(&j, payload, err, sizeof(err));
+	char *queue = xstrdup(ok && j.queue[0] ? j.queue : "default");
+	log_warn(msg, LF_STR("jid", ok ? j.jid : ""), LF_STR("class", ok ? j.job_class : ""),
+		 LF_STR("queue", queue));
+	job_free(&j);
+	return queue;
+}
+
+/* A job in the working list that this worker did not know of: the reply
+ * that fetched it was lost. It runs like a fetched one, or goes back to its
+ * queue when the worker is stopping; when neither fits (never expected) it
+ * stays in the list for the recovery after this worker exits. Takes
+ * ownership of payload. */
+static void worker_adopt(struct worker *w, char *payload)
+{
+	if (!w->stopping && w->nbatch < BATCH_MAX) {
+		char *queue =
+			worker_log_found("job found in the working list; running it", payload);
+		w->batch[w->nbatch++] = (struct fetched){queue, payload};
+		return;
+	}
+	if (w->stopping && w->nouts < BATCH_MAX) {
+		char *queue =
+			worker_log_found("job found in the working list; giving it back", payload);
+		worker_add_outcome(w, payload, "requeue", NULL, 0, NULL, queue);
+		free(queue);
+		return;
+	}
+	free(worker_log_found("job found in the working list; left there for recovery", payload));
+	free(payload);
+}
+
+/* Marks the first unmarked entry of the list x equal to p; false if none. */
+static bool worker_match(const struct rds_reply *x, bool *mine, const char *p)
+{
+	size_t plen = strlen(p);
+	for (size_t i = 0; i < rds_len(x); i++) {
+		size_t len;
+		const char *s = rds_str(rds_elem(x, i), &len);
+		if (!mine[i] && len == plen && !memcmp(s, p, len))
+			return mine[i] = true;
+	}
+	return false;
+}
+
+/* After a failed call the worker cannot know what Redis did: a fetch whose
+ * reply was lost left jobs in the working list that nobody would run until
+ * this worker exits. So on reconnect the list is compared with what the
+ * worker holds (pending outcomes, fetched jobs not run yet, the job taking
+ * its lock): a job it does not hold is adopted (worker_adopt); a fetched
+ * job no longer in the list is not its own any more (the sweep took it, or
+ * Redis lost it) and does not run. An outcome whose job is gone was written
+ * already: sending it again changes nothing (batch.lua). */
+static int worker_reconcile(struct worker *w)
+{
+	struct rds_reply *x = rds_callv(w->r, "LRANGE", w->k_working, "0", "-1", NULL);
+	if (!x || rds_type(x) != RDS_ARR) {
+		rds_free(x);
+		return -1;
+	}
+	size_t n = rds_len(x), kept = w->ibatch;
+	bool *mine = xcalloc(n + 1, sizeof(*mine));
+	for (size_t i = 0; i < w->nouts; i++)
+		worker_match(x, mine, w->outs[i].payload);
+	if (w->locking && !worker_match(x, mine, w->locking)) {
+		free(worker_log_found("job no longer in the working list; not running it",
+				      w->locking));
+		w->locking = NULL; /* worker_lock lets it go */
+	}
+	for (size_t i = w->ibatch; i < w->nbatch; i++) {
+		struct fetched *f = &w->batch[i];
+		if (worker_match(x, mine, f->payload)) {
+			w->batch[kept++] = *f;
+			continue;
+		}
+		free(worker_log_found("job no longer in the working list; not running it",
+				      f->payload));
+		free(f->queue);
+		free(f->payload);
+	}
+	w->nbatch = kept;
+	for (size_t i = n; i-- > 0;) { /* the oldest first */
+		size_t len;
+		const char *s = rds_str(rds_elem(x, i), &len);
+		if (!mine[i])
+			worker_adopt(w, xstrndup(s, len));
+	}
+	free(mine);
+	rds_free(x);
+	w->reconcile = false;
+	return 0;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 /* How many jobs to fetch: about BATCH_SPAN worth at the last job's pace,
@@ -621,7 +740,7 @@ static void worker_serve(struct worker *w)
 			worker_sleep(w, 1.0);
 			continue;
 		}
-		if (worker_connect(w))
+		if (worker_connect(w) || w->ibatch < w->nbatch) /* adopted on reconnect */
 			continue;
 		/* One idle Redis call a second: with a single queue a blocking
 		 * fetch alone sees every job, so an idle worker only blocks (1 s);

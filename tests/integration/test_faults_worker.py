@@ -146,3 +146,29 @@ def test_error_reply_keeps_finished_outcomes(forq, own_redis, tmpdir_path, fault
     assert runs(ran) == ["a" * 24]
     assert f.lines("redis unavailable; reconnecting with backoff")
     assert not f.lines("batch script failed")
+
+
+# ---- defect 2: a fetch whose reply was lost --------------------------------
+
+def test_lost_fetch_reply_does_not_strand_the_job(forq, own_redis, tmpdir_path):
+    """DEBUG SLEEP inside MULTI, after the LPUSH that wakes the blocked worker:
+    Redis moves the job into the working list only after the worker's 5 s
+    timeout, and the reply is lost."""
+    rds = own_redis("--enable-debug-command", "local")
+    ran = os.path.join(tmpdir_path, "ran")
+    h = handler(tmpdir_path, "rec.sh", f"echo $FORQ_JID >> {ran}\n")
+    f = forq(env={"REDIS_URL": rds.url},
+             config=f'[forq]\nprocesses = 1\n[job "Rec"]\nexec = {h}\n')
+    f.wait_workers(1)
+    time.sleep(0.5)                  # blocked in BRPOPLPUSH
+    r = rds.conn()
+    t0 = time.monotonic()
+    pipe = r.pipeline(transaction=True)
+    push(pipe, "Rec", "b" * 24)
+    pipe.execute_command("DEBUG", "SLEEP", "6")
+    pipe.execute()
+    wait_until(lambda: runs(ran), 12, what=f"the job run:\n{f.text()[-3000:]}")
+    assert time.monotonic() - t0 < 14
+    wait_until(lambda: not working_jobs(r), 10, what="the job acknowledged")
+    assert runs(ran) == ["b" * 24] and r.llen("queue:default") == 0
+    assert f.lines(r"job found in the working list; running it.* jid=b{24}")
