@@ -56,12 +56,13 @@ struct worker {
 	struct plugin_set *own_plugins; /* loaded here when not preforked */
 	struct handler_env henv;
 	ev_signal sig_term, sig_quit, sig_tstp, sig_usr1, sig_ttin;
-	ev_timer tick, sleep_w, shutdown_w;
+	ev_timer tick, sleep_w, shutdown_w, orphan_w;
 	double started;
 	bool quiet, stopping, busy, redis_down_logged;
 	bool idle; /* the last blocking fetch timed out */
 	bool any_unique; /* some class has a unique lock type */
-	int term_count;
+	bool orphan;     /* the master is gone */
+	bool give_up;    /* stop retrying Redis: the jobs stay in the working list */
 	bool reconcile;  /* a call failed: compare the working list on reconnect */
 	double backoff;
 	struct rds *r;
@@ -122,6 +123,37 @@ static void worker_on_shutdown_timer(struct ev_loop *loop, ev_timer *t, int reve
 	handler_abandon();
 }
 
+/* Stops retrying Redis (a stop signal while stopping, or an orphan past
+ * shutdown_timeout): the job running is given back, and what is left
+ * unwritten stays in the working list, where the master's recovery or the
+ * orphan sweep finds it (worker_leave_outcomes). */
+static void worker_hurry(struct worker *w)
+{
+	if (w->busy)
+		handler_abandon();
+	w->give_up = true;
+	ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void worker_on_orphan_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	worker_hurry(ev_userdata(loop));
+}
+
+/* Nobody will stop this worker now, nor kill it at a deadline: it stops,
+ * and gives up on Redis after shutdown_timeout. */
+static void worker_orphaned(struct worker *w)
+{
+	w->orphan = true;
+	log_warn("master gone: stopping, giving up on redis after shutdown_timeout",
+		 LF_DBL("shutdown_timeout", w->a->cfg->shutdown_timeout));
+	ev_timer_set(&w->orphan_w, w->a->cfg->shutdown_timeout, 0.0);
+	ev_timer_start(w->loop, &w->orphan_w);
+	worker_stop(w, "master gone");
+}
+
 static void worker_event(struct worker *w, int event)
 {
 	plugin_set_event(w->a->plugins, event);
@@ -135,9 +167,10 @@ static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 	switch (s->signum) {
 	case SIGTERM:
 	case SIGQUIT:
-		if (++w->term_count > 1 && w->busy)
-			handler_abandon(); /* second TERM: fast stop */
-		worker_stop(w, s->signum == SIGTERM ? "TERM" : "QUIT");
+		if (w->stopping)
+			worker_hurry(w); /* a second stop: fast stop */
+		else
+			worker_stop(w, s->signum == SIGTERM ? "TERM" : "QUIT");
 		break;
 	case SIGTSTP:
 	case SIGUSR1:
@@ -165,8 +198,8 @@ static void worker_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)t;
 	(void)revents;
 	w->a->cell->last_tick = util_now_mono();
-	if (process_parent_is_gone(w->a->master_pid))
-		worker_stop(w, "master gone");
+	if (!w->orphan && process_parent_is_gone(w->a->master_pid))
+		worker_orphaned(w);
 }
 
 static void worker_on_sleep(struct ev_loop *loop, ev_timer *t, int revents)
@@ -212,6 +245,8 @@ static int worker_reconcile(struct worker *w);
 
 static void worker_backoff(struct worker *w)
 {
+	if (w->give_up)
+		return;
 	worker_sleep(w, w->backoff * (0.8 + 0.4 * util_random()));
 	w->backoff = w->backoff * 2 > RECONNECT_MAX ? RECONNECT_MAX : w->backoff * 2;
 }
@@ -419,10 +454,13 @@ static int worker_exchange(struct worker *w, size_t want)
 static void worker_flush(struct worker *w)
 {
 	while (w->nouts) {
-		if (worker_connect(w))
-			continue;
-		if (worker_exchange(w, 0) < 0)
+		if (!worker_connect(w)) {
+			if (worker_exchange(w, 0) >= 0)
+				continue;
 			worker_disconnect(w, "recording outcomes");
+		}
+		if (w->give_up) /* after one attempt: a fast stop still writes */
+			break;
 	}
 }
 
@@ -701,6 +739,27 @@ static int worker_reconcile(struct worker *w)
 	return 0;
 }
 
+/* The end of a worker that gave up on Redis (worker_hurry): what it did
+ * not write stays in its working list, and the jobs run again once the
+ * master's recovery, or for an orphan the sweep, puts them back. */
+static void worker_leave_outcomes(struct worker *w)
+{
+	if (!w->nouts)
+		return;
+	if (w->orphan)
+		log_warn("orphaned worker gives up on redis: its jobs stay in its working list "
+			 "for the orphan sweep",
+			 LF_INT("outcomes_not_written", w->nouts),
+			 LF_DBL("shutdown_timeout", w->a->cfg->shutdown_timeout));
+	else
+		log_warn("worker gives up on redis: its jobs stay in its working list for the "
+			 "master's recovery",
+			 LF_INT("outcomes_not_written", w->nouts));
+	for (size_t i = 0; i < w->nouts; i++)
+		outcome_clear(&w->outs[i]);
+	w->nouts = 0;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 /* How many jobs to fetch: about BATCH_SPAN worth at the last job's pace,
@@ -767,6 +826,7 @@ static void worker_serve(struct worker *w)
 	}
 	worker_return_batch(w);
 	worker_flush(w);
+	worker_leave_outcomes(w);
 }
 
 static void worker_init_keys(struct worker *w)
@@ -827,6 +887,7 @@ static void worker_init_loop(struct worker *w)
 	ev_timer_init(&w->tick, worker_on_tick, 0.0, WORKER_PARENT_CHECK);
 	ev_timer_init(&w->sleep_w, worker_on_sleep, 0.0, 0.0);
 	ev_timer_init(&w->shutdown_w, worker_on_shutdown_timer, 0.0, 0.0);
+	ev_timer_init(&w->orphan_w, worker_on_orphan_timer, 0.0, 0.0);
 	w->henv = (struct handler_env){w->loop, w->a->cfg, {w->a->plugins, NULL},
 				       &w->a->cell->timeout_armed, &w->a->cell->handler_pid};
 }

@@ -172,3 +172,29 @@ def test_lost_fetch_reply_does_not_strand_the_job(forq, own_redis, tmpdir_path):
     wait_until(lambda: not working_jobs(r), 10, what="the job acknowledged")
     assert runs(ran) == ["b" * 24] and r.llen("queue:default") == 0
     assert f.lines(r"job found in the working list; running it.* jid=b{24}")
+
+
+# ---- defect 8: an orphaned worker with Redis gone --------------------------
+
+def test_orphaned_worker_with_redis_gone_gives_up(forq, own_redis, tmpdir_path):
+    rds = own_redis()
+    r = rds.conn()
+    h = handler(tmpdir_path, "slow.sh", f"touch {tmpdir_path}/s.$FORQ_JID\nsleep 1.5\n")
+    f = forq(env={"REDIS_URL": rds.url},
+             config=f'[forq]\nprocesses = 2\nshutdown_timeout = 3\n[job "Slow"]\nexec = {h}\n')
+    workers = [p for pids in f.wait_workers(2).values() for p in pids]
+    for jid in ("c" * 24, "d" * 24):
+        push(r, "Slow", jid)
+    wait_until(lambda: len([n for n in os.listdir(tmpdir_path) if n.startswith("s.")]) == 2,
+               10, what="both jobs started")
+    rds.stop()
+    os.kill(f.pid, signal.SIGKILL)   # only the master: the workers are orphans
+    f.wait_log("worker stopping", count=2, timeout=5)   # TERMed as their parent died
+    time.sleep(1.5)                  # each sees that it is an orphan (checked each second)
+    os.kill(workers[0], signal.SIGTERM)   # a TERM while stopping ends it now
+    wait_until(lambda: not alive(workers[0]), 3, what="the TERMed orphan exits")
+    assert alive(workers[1])              # the other waits for shutdown_timeout...
+    wait_until(lambda: not alive(workers[1]), 8, what="the other orphan exits")
+    assert len(f.lines("master gone: stopping, giving up on redis")) == 2
+    gave_up = f.lines("orphaned worker gives up on redis")
+    assert len(gave_up) == 2 and all("outcomes_not_written=1" in l for l in gave_up), f.text()
