@@ -181,7 +181,7 @@ def test_orphaned_worker_with_redis_gone_gives_up(forq, own_redis, tmpdir_path):
     r = rds.conn()
     h = handler(tmpdir_path, "slow.sh", f"touch {tmpdir_path}/s.$FORQ_JID\nsleep 1.5\n")
     f = forq(env={"REDIS_URL": rds.url},
-             config=f'[forq]\nprocesses = 2\nshutdown_timeout = 3\n[job "Slow"]\nexec = {h}\n')
+             config=f'[forq]\nprocesses = 2\nshutdown_timeout = 4\n[job "Slow"]\nexec = {h}\n')
     workers = [p for pids in f.wait_workers(2).values() for p in pids]
     for jid in ("c" * 24, "d" * 24):
         push(r, "Slow", jid)
@@ -194,7 +194,7 @@ def test_orphaned_worker_with_redis_gone_gives_up(forq, own_redis, tmpdir_path):
     os.kill(workers[0], signal.SIGTERM)   # a TERM while stopping ends it now
     wait_until(lambda: not alive(workers[0]), 3, what="the TERMed orphan exits")
     assert alive(workers[1])              # the other waits for shutdown_timeout...
-    wait_until(lambda: not alive(workers[1]), 8, what="the other orphan exits")
+    wait_until(lambda: not alive(workers[1]), 9, what="the other orphan exits")
     assert len(f.lines("master gone: stopping, giving up on redis")) == 2
     gave_up = f.lines("orphaned worker gives up on redis")
     assert len(gave_up) == 2 and all("outcomes_not_written=1" in l for l in gave_up), f.text()
