@@ -155,9 +155,17 @@ const char *rds_errstr(const struct rds *r)
 	return r->c && r->c->err ? r->c->errstr : r->err;
 }
 
+/* An error reply is remembered for rds_errstr, as an I/O error is. */
+static redisReply *rds_note(struct rds *r, redisReply *x)
+{
+	if (x && x->type == REDIS_REPLY_ERROR)
+		snprintf(r->err, sizeof(r->err), "%s", x->str);
+	return x;
+}
+
 struct rds_reply *rds_call(struct rds *r, int argc, const char **argv, const size_t *lens)
 {
-	return redisCommandArgv(r->c, argc, argv, lens);
+	return (struct rds_reply *)(void *)rds_note(r, redisCommandArgv(r->c, argc, argv, lens));
 }
 
 struct rds_reply *rds_callv(struct rds *r, const char *arg0, ...)
@@ -222,7 +230,7 @@ struct rds_reply *rds_eval(struct rds *r, enum lua_script s, int nkeys, int argc
 	}
 	free(av);
 	free(lv);
-	return (struct rds_reply *)(void *)x;
+	return (struct rds_reply *)(void *)rds_note(r, x);
 }
 
 /* ---- asynchronous ----------------------------------------------------- */

@@ -40,7 +40,7 @@ void rds_free(struct rds_reply *x);
  * connect and every later call. NULL with err set. */
 struct rds *rds_open(const struct rdsurl *u, double timeout, char *err, size_t errlen);
 void rds_close(struct rds *r);
-/* Last I/O error, for logs. */
+/* Last I/O error, or else the last error reply, for logs. */
 const char *rds_errstr(const struct rds *r);
 
 /* One command. NULL means the connection is broken: close and reopen it.

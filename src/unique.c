@@ -86,9 +86,11 @@ int unique_start(struct rds *r, struct unique_lock *l, const char *jid, const ch
 			      config_unique_name(l->type), ms_text(lease, sizeof(lease), l->lease),
 			      ms_text(ttl, sizeof(ttl), l->ttl), payload, later};
 	struct rds_reply *x = rds_eval(r, LUA_UNIQUE_START, 2, 10, argv, NULL);
-	if (!x)
+	if (!x || rds_type(x) == RDS_ERR) { /* LOADING, BUSY...: try again */
+		rds_free(x);
 		return -1;
-	int v = UNIQUE_RUN; /* a script error must not lose the job: run it */
+	}
+	int v = UNIQUE_RUN; /* a reply we do not know must not lose the job: run it */
 	if (rds_type(x) == RDS_ARR && rds_len(x) == 3) {
 		const char *verdict = rds_str(rds_elem(x, 0), NULL);
 		v = !strcmp(verdict, "drop") ? UNIQUE_DROP : !strcmp(verdict, "later") ? UNIQUE_LATER
@@ -96,8 +98,8 @@ int unique_start(struct rds *r, struct unique_lock *l, const char *jid, const ch
 		snprintf(l->key, sizeof(l->key), "%s", rds_str(rds_elem(x, 1), NULL));
 		snprintf(holder, holderlen, "%s", rds_str(rds_elem(x, 2), NULL));
 	} else {
-		log_error("unique lock script failed; running the job without its lock",
-			  LF_STR("jid", jid), LF_STR("error", rds_str(x, NULL)));
+		log_error("unique lock script answered oddly; running the job without its lock",
+			  LF_STR("jid", jid));
 		l->key[0] = '\0';
 	}
 	rds_free(x);
@@ -125,13 +127,9 @@ int unique_end(struct rds *r, const struct unique_lock *l, const char *jid, cons
 	}
 	const char *argv[] = {l->key, jid, lock, run};
 	struct rds_reply *x = rds_eval(r, LUA_UNIQUE_END, 1, 4, argv, NULL);
-	if (!x)
-		return -1;
-	if (rds_type(x) == RDS_ERR)
-		log_error("unique unlock script failed", LF_STR("jid", jid),
-			  LF_STR("error", rds_str(x, NULL)));
+	int rc = x && rds_type(x) != RDS_ERR ? 0 : -1; /* an error reply: try again */
 	rds_free(x);
-	return 0;
+	return rc;
 }
 
 void unique_publish(struct sb_cell *cell, const struct unique_lock *l)

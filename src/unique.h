@@ -53,11 +53,13 @@ enum unique_verdict {
 	UNIQUE_LATER, /* another runs: moved to the schedule set for later */
 };
 /* Worker, before running a fetched job (payload as in the working list).
- * The verdict, or -1 when the connection broke (nothing changed). */
+ * The verdict, or -1 when the call failed (no reply, or an error reply
+ * such as LOADING or BUSY): call again. */
 int unique_start(struct rds *r, struct unique_lock *l, const char *jid, const char *working,
 		 const char *payload, char *holder, size_t holderlen);
 /* Worker, after the outcome (ack, retry, dead, discard, requeue) was
- * written; retry_at is the retry's score. 0, or -1 when the connection broke. */
+ * written; retry_at is the retry's score. 0, or -1 when the call failed (no
+ * reply, or an error reply): call again. */
 int unique_end(struct rds *r, const struct unique_lock *l, const char *jid, const char *outcome,
 	       double retry_at);
 /* Worker: the leases the master must renew while the job runs (cell->lock_*),

@@ -60,14 +60,18 @@ struct worker {
 	struct plugin_set *own_plugins; /* loaded here when not preforked */
 	struct handler_env henv;
 	ev_signal sig_term, sig_quit, sig_tstp, sig_usr1, sig_ttin;
-	ev_timer tick, sleep_w, shutdown_w;
+	ev_timer tick, sleep_w, shutdown_w, orphan_w;
 	double started;
 	bool quiet, stopping, busy, redis_down_logged;
 	bool idle; /* the last blocking fetch timed out */
 	bool any_unique; /* some class has a unique lock type */
-	int term_count;
+	bool orphan;     /* the master is gone */
+	bool give_up;    /* stop retrying Redis: the jobs stay in the working list */
+	bool reconcile;  /* a call failed: compare the working list on reconnect */
 	double backoff;
 	struct rds *r;
+	const char *locking; /* payload of the job taking its unique lock */
+	size_t locking_len;
 	char tid[16];
 	char *k_working, *k_work, *k_workers;
 	char **k_queues; /* queue:<name> for each configured queue */
@@ -124,6 +128,37 @@ static void worker_on_shutdown_timer(struct ev_loop *loop, ev_timer *t, int reve
 	handler_abandon();
 }
 
+/* Stops retrying Redis (a stop signal while stopping, or an orphan past
+ * shutdown_timeout): the job running is given back, and what is left
+ * unwritten stays in the working list, where the master's recovery or the
+ * orphan sweep finds it (worker_leave_outcomes). */
+static void worker_hurry(struct worker *w)
+{
+	if (w->busy)
+		handler_abandon();
+	w->give_up = true;
+	ev_break(w->loop, EVBREAK_ALL);
+}
+
+static void worker_on_orphan_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	(void)t;
+	(void)revents;
+	worker_hurry(ev_userdata(loop));
+}
+
+/* Nobody will stop this worker now, nor kill it at a deadline: it stops,
+ * and gives up on Redis after shutdown_timeout. */
+static void worker_orphaned(struct worker *w)
+{
+	w->orphan = true;
+	log_warn("master gone: stopping, giving up on redis after shutdown_timeout",
+		 LF_DBL("shutdown_timeout", w->a->cfg->shutdown_timeout));
+	ev_timer_set(&w->orphan_w, w->a->cfg->shutdown_timeout, 0.0);
+	ev_timer_start(w->loop, &w->orphan_w);
+	worker_stop(w, "master gone");
+}
+
 static void worker_event(struct worker *w, int event)
 {
 	plugin_set_event(w->a->plugins, event);
@@ -137,9 +172,10 @@ static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 	switch (s->signum) {
 	case SIGTERM:
 	case SIGQUIT:
-		if (++w->term_count > 1 && w->busy)
-			handler_abandon(); /* second TERM: fast stop */
-		worker_stop(w, s->signum == SIGTERM ? "TERM" : "QUIT");
+		if (w->stopping)
+			worker_hurry(w); /* a second stop: fast stop */
+		else
+			worker_stop(w, s->signum == SIGTERM ? "TERM" : "QUIT");
 		break;
 	case SIGTSTP:
 	case SIGUSR1:
@@ -167,8 +203,8 @@ static void worker_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)t;
 	(void)revents;
 	w->a->cell->last_tick = util_now_mono();
-	if (process_parent_is_gone(w->a->master_pid))
-		worker_stop(w, "master gone");
+	if (!w->orphan && process_parent_is_gone(w->a->master_pid))
+		worker_orphaned(w);
 }
 
 static void worker_on_sleep(struct ev_loop *loop, ev_timer *t, int revents)
@@ -210,6 +246,21 @@ static void worker_watch_signals(struct worker *w)
 
 /* ---- Redis connection ------------------------------------------------ */
 
+static int worker_reconcile(struct worker *w);
+
+static void worker_backoff(struct worker *w)
+{
+	if (w->give_up)
+		return;
+	worker_sleep(w, w->backoff * (0.8 + 0.4 * util_random()));
+	w->backoff = w->backoff * 2 > RECONNECT_MAX ? RECONNECT_MAX : w->backoff * 2;
+}
+
+/* A call failed: no reply (timeout, reset) or an error reply (LOADING, BUSY,
+ * READONLY, NOREPLICAS...). What Redis did is unknown either way, so both
+ * are handled alike: the outcomes are kept and sent again, the working list
+ * is reconciled on reconnect, and the worker backs off so that a Redis
+ * answering errors is not hammered. */
 static void worker_disconnect(struct worker *w, const char *where)
 {
 	if (!w->redis_down_logged)
@@ -218,6 +269,8 @@ static void worker_disconnect(struct worker *w, const char *where)
 	w->redis_down_logged = true;
 	rds_close(w->r);
 	w->r = NULL;
+	w->reconcile = true;
+	worker_backoff(w);
 }
 
 static int worker_connect(struct worker *w)
@@ -230,15 +283,24 @@ static int worker_connect(struct worker *w)
 		if (!w->redis_down_logged)
 			log_warn("redis unavailable; reconnecting with backoff", LF_STR("error", err));
 		w->redis_down_logged = true;
-		worker_sleep(w, w->backoff * (0.8 + 0.4 * util_random()));
-		w->backoff = w->backoff * 2 > RECONNECT_MAX ? RECONNECT_MAX : w->backoff * 2;
+		worker_backoff(w);
 		return -1;
 	}
+	if (w->reconcile && worker_reconcile(w)) {
+		worker_disconnect(w, "reconciling the working list");
+		return -1;
+	}
+	return 0;
+}
+
+/* A call did what it was asked: Redis is back (a connect alone does not
+ * say so, a Redis answering errors accepts connections). */
+static void worker_redis_ok(struct worker *w)
+{
 	if (w->redis_down_logged)
 		log_info("redis connected");
 	w->redis_down_logged = false;
 	w->backoff = RECONNECT_MIN;
-	return 0;
 }
 
 /* ---- fetch -------------------------------------------------------------- */
@@ -268,8 +330,11 @@ static int worker_fetch_blocking(struct worker *w, char **queue, char **payload,
 	}
 	snprintf(block, sizeof(block), "%d", c->nqueues == 1 ? FETCH_BLOCK_ONE : FETCH_BLOCK);
 	x = rds_callv(w->r, "BRPOPLPUSH", w->k_queues[qi], w->k_working, block, NULL);
-	if (!x)
+	if (!x || rds_type(x) == RDS_ERR) {
+		rds_free(x);
 		return -1;
+	}
+	worker_redis_ok(w);
 	if (rds_type(x) != RDS_STR) {
 		rds_free(x);
 		return 0;
@@ -282,10 +347,10 @@ static int worker_fetch_blocking(struct worker *w, char **queue, char **payload,
 	const char *argv[] = {w->k_work, w->k_workers, w->tid, run_at, *queue, *payload};
 	size_t lens[] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]),
 			 strlen(argv[4]), *plen};
-	if ((x = rds_eval(w->r, LUA_CLAIM, 2, 6, argv, lens)))
-		rds_free(x);
-	else
+	x = rds_eval(w->r, LUA_CLAIM, 2, 6, argv, lens);
+	if (!x || rds_type(x) == RDS_ERR)
 		worker_disconnect(w, "claim"); /* the job is safe in the working list */
+	rds_free(x);
 	return 1;
 }
 
@@ -317,8 +382,9 @@ static struct outcome *worker_add_outcome(struct worker *w, char *payload, size_
 }
 
 /* Sends the recorded outcomes and, when want > 0, fetches up to want jobs
- * in the same script call. 1 when jobs came, 0 when none, -1 when the
- * connection broke (the outcomes are kept and sent again). */
+ * in the same script call. 1 when jobs came, 0 when none, -1 when the call
+ * failed, an error reply as much as a broken connection (the outcomes are
+ * kept and sent again). */
 static int worker_exchange(struct worker *w, size_t want)
 {
 	const struct config *c = w->a->cfg;
@@ -381,10 +447,11 @@ static int worker_exchange(struct worker *w, size_t want)
 	free(argv);
 	free(lens);
 	free(scores);
-	if (!x)
+	if (!x || rds_type(x) == RDS_ERR) {
+		rds_free(x);
 		return -1;
-	if (rds_type(x) == RDS_ERR)
-		log_error("batch script failed", LF_STR("error", rds_str(x, NULL)));
+	}
+	worker_redis_ok(w);
 	for (size_t i = 0; i < w->nouts; i++)
 		outcome_clear(&w->outs[i]);
 	w->nouts = 0;
@@ -406,10 +473,13 @@ static int worker_exchange(struct worker *w, size_t want)
 static void worker_flush(struct worker *w)
 {
 	while (w->nouts) {
-		if (worker_connect(w))
-			continue;
-		if (worker_exchange(w, 0) < 0)
+		if (!worker_connect(w)) {
+			if (worker_exchange(w, 0) >= 0)
+				continue;
 			worker_disconnect(w, "recording outcomes");
+		}
+		if (w->give_up) /* after one attempt: a fast stop still writes */
+			break;
 	}
 }
 
@@ -482,17 +552,25 @@ static bool worker_lock(struct worker *w, struct unique_lock *lk, const struct j
 {
 	char holder[128];
 	int v = -1;
+	w->locking = f->payload;
+	w->locking_len = f->len;
 	while (v < 0) {
 		if (w->stopping) {
 			worker_add_outcome(w, f->payload, f->len, "requeue", NULL, 0, NULL, f->queue);
+			w->locking = NULL;
 			return false;
 		}
 		if (worker_connect(w))
 			continue;
+		if (!w->locking) { /* no longer in the working list (worker_reconcile) */
+			free(f->payload);
+			return false;
+		}
 		v = unique_start(w->r, lk, j->jid, w->k_working, f->payload, holder, sizeof(holder));
 		if (v < 0)
 			worker_disconnect(w, "unique lock");
 	}
+	w->locking = NULL;
 	if (v == UNIQUE_RUN)
 		return true;
 	log_info(v == UNIQUE_DROP ? "duplicate unique job dropped"
@@ -607,6 +685,130 @@ static void worker_return_batch(struct worker *w)
 	w->ibatch = w->nbatch = 0;
 }
 
+/* ---- reconciling after a failed call -------------------------------------- */
+
+/* Logs a job that worker_reconcile adopts, gives back or drops, with its
+ * jid and class, and returns its queue as the payload names it (a copy;
+ * "default" when it does not): the working list holds no queue names. */
+static char *worker_log_found(const char *msg, const char *payload, size_t len)
+{
+	struct job j;
+	char err[256];
+	bool ok = !job_parse(&j, payload, len, err, sizeof(err));
+	char *queue = xstrdup(ok && j.queue[0] ? j.queue : "default");
+	log_warn(msg, LF_STR("jid", ok ? j.jid : ""), LF_STR("class", ok ? j.job_class : ""),
+		 LF_STR("queue", queue));
+	job_free(&j);
+	return queue;
+}
+
+/* A job in the working list that this worker did not know of: the reply
+ * that fetched it was lost. It runs like a fetched one, or goes back to its
+ * queue when the worker is stopping; when neither fits (never expected) it
+ * stays in the list for the recovery after this worker exits. Takes
+ * ownership of payload. */
+static void worker_adopt(struct worker *w, char *payload, size_t len)
+{
+	if (!w->stopping && w->nbatch < BATCH_MAX) {
+		char *queue = worker_log_found("job found in the working list; running it",
+					       payload, len);
+		w->batch[w->nbatch++] = (struct fetched){queue, payload, len};
+		return;
+	}
+	if (w->stopping && w->nouts < BATCH_MAX) {
+		char *queue = worker_log_found("job found in the working list; giving it back",
+					       payload, len);
+		worker_add_outcome(w, payload, len, "requeue", NULL, 0, NULL, queue);
+		free(queue);
+		return;
+	}
+	free(worker_log_found("job found in the working list; left there for recovery", payload,
+			      len));
+	free(payload);
+}
+
+/* Marks the first unmarked entry of the list x equal to p (plen bytes);
+ * false if none. */
+static bool worker_match(const struct rds_reply *x, bool *mine, const char *p, size_t plen)
+{
+	for (size_t i = 0; i < rds_len(x); i++) {
+		size_t len;
+		const char *s = rds_str(rds_elem(x, i), &len);
+		if (!mine[i] && len == plen && !memcmp(s, p, len))
+			return mine[i] = true;
+	}
+	return false;
+}
+
+/* After a failed call the worker cannot know what Redis did: a fetch whose
+ * reply was lost left jobs in the working list that nobody would run until
+ * this worker exits. So on reconnect the list is compared with what the
+ * worker holds (pending outcomes, fetched jobs not run yet, the job taking
+ * its lock): a job it does not hold is adopted (worker_adopt); a fetched
+ * job no longer in the list is not its own any more (the sweep took it, or
+ * Redis lost it) and does not run. An outcome whose job is gone was written
+ * already: sending it again changes nothing (batch.lua). */
+static int worker_reconcile(struct worker *w)
+{
+	struct rds_reply *x = rds_callv(w->r, "LRANGE", w->k_working, "0", "-1", NULL);
+	if (!x || rds_type(x) != RDS_ARR) {
+		rds_free(x);
+		return -1;
+	}
+	size_t n = rds_len(x), kept = w->ibatch;
+	bool *mine = xcalloc(n + 1, sizeof(*mine));
+	for (size_t i = 0; i < w->nouts; i++)
+		worker_match(x, mine, w->outs[i].payload, w->outs[i].len);
+	if (w->locking && !worker_match(x, mine, w->locking, w->locking_len)) {
+		free(worker_log_found("job no longer in the working list; not running it",
+				      w->locking, w->locking_len));
+		w->locking = NULL; /* worker_lock lets it go */
+	}
+	for (size_t i = w->ibatch; i < w->nbatch; i++) {
+		struct fetched *f = &w->batch[i];
+		if (worker_match(x, mine, f->payload, f->len)) {
+			w->batch[kept++] = *f;
+			continue;
+		}
+		free(worker_log_found("job no longer in the working list; not running it",
+				      f->payload, f->len));
+		free(f->queue);
+		free(f->payload);
+	}
+	w->nbatch = kept;
+	for (size_t i = n; i-- > 0;) { /* the oldest first */
+		size_t len;
+		const char *s = rds_str(rds_elem(x, i), &len);
+		if (!mine[i])
+			worker_adopt(w, xstrndup(s, len), len); /* copies len bytes, NULs included */
+	}
+	free(mine);
+	rds_free(x);
+	w->reconcile = false;
+	return 0;
+}
+
+/* The end of a worker that gave up on Redis (worker_hurry): what it did
+ * not write stays in its working list, and the jobs run again once the
+ * master's recovery, or for an orphan the sweep, puts them back. */
+static void worker_leave_outcomes(struct worker *w)
+{
+	if (!w->nouts)
+		return;
+	if (w->orphan)
+		log_warn("orphaned worker gives up on redis: its jobs stay in its working list "
+			 "for the orphan sweep",
+			 LF_INT("outcomes_not_written", w->nouts),
+			 LF_DBL("shutdown_timeout", w->a->cfg->shutdown_timeout));
+	else
+		log_warn("worker gives up on redis: its jobs stay in its working list for the "
+			 "master's recovery",
+			 LF_INT("outcomes_not_written", w->nouts));
+	for (size_t i = 0; i < w->nouts; i++)
+		outcome_clear(&w->outs[i]);
+	w->nouts = 0;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 /* How many jobs to fetch: about BATCH_SPAN worth at the last job's pace,
@@ -646,7 +848,7 @@ static void worker_serve(struct worker *w)
 			worker_sleep(w, 1.0);
 			continue;
 		}
-		if (worker_connect(w))
+		if (worker_connect(w) || w->ibatch < w->nbatch) /* adopted on reconnect */
 			continue;
 		/* One idle Redis call a second: with a single queue a blocking
 		 * fetch alone sees every job, so an idle worker only blocks (1 s);
@@ -673,6 +875,7 @@ static void worker_serve(struct worker *w)
 	}
 	worker_return_batch(w);
 	worker_flush(w);
+	worker_leave_outcomes(w);
 }
 
 static void worker_init_keys(struct worker *w)
@@ -733,6 +936,7 @@ static void worker_init_loop(struct worker *w)
 	ev_timer_init(&w->tick, worker_on_tick, 0.0, WORKER_PARENT_CHECK);
 	ev_timer_init(&w->sleep_w, worker_on_sleep, 0.0, 0.0);
 	ev_timer_init(&w->shutdown_w, worker_on_shutdown_timer, 0.0, 0.0);
+	ev_timer_init(&w->orphan_w, worker_on_orphan_timer, 0.0, 0.0);
 	w->henv = (struct handler_env){w->loop, w->a->cfg, {w->a->plugins, NULL},
 				       &w->a->cell->timeout_armed, &w->a->cell->handler_pid};
 }
