@@ -66,7 +66,18 @@ module Forq
       end
       scripts.each { |path| load_app(path) }
       ::Sidekiq.options[:concurrency] = 1 if sidekiq?
+      guard_traps
       true
+    end
+
+    # Installed once, where the app was loaded (the master with --prefork):
+    # prepending to Kernel invalidates every class's method caches, which
+    # done after fork would make each worker rewrite memory it could share.
+    # The guard acts only once after_fork turned it on in a worker.
+    def guard_traps
+      Signal.singleton_class.prepend(TrapGuard)
+      Kernel.prepend(TrapGuard)
+      Kernel.singleton_class.prepend(TrapGuard)
     end
 
     # Sidekiq::CLI is what makes Sidekiq.server? true, so the app's
@@ -128,9 +139,6 @@ module Forq
       end
       @worker_index = ENV["FORQ_WORKER_INDEX"].to_i
       @guard_signals = true
-      Signal.singleton_class.prepend(TrapGuard)
-      Kernel.prepend(TrapGuard)
-      Kernel.singleton_class.prepend(TrapGuard)
       fire_event(:startup, reverse: false, reraise: true)
       true
     end
