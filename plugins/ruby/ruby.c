@@ -304,13 +304,9 @@ static void hook_fini(void *user)
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-struct call {
-	const forq_job *job;
-};
-
 static VALUE perform_body(VALUE arg)
 {
-	const forq_job *job = ((struct call *)arg)->job;
+	const forq_job *job = (const forq_job *)arg;
 	return rb_funcall(rb.mForq, rb_intern("perform"), 2,
 	                  rb_str_new(job->payload_json, (long)strlen(job->payload_json)),
 	                  rb_str_new_cstr(job->queue));
@@ -363,10 +359,9 @@ static int report_failure(VALUE r, forq_error *err)
 
 static int handle_job(const forq_job *job, forq_error *err, void *user)
 {
-	struct call c = {job};
 	int state = 0;
 	(void)user;
-	VALUE r = rb_protect(perform_body, (VALUE)&c, &state);
+	VALUE r = rb_protect(perform_body, (VALUE)job, &state);
 	if (state) { /* forq.rb rescues everything; this is `throw` or a fatal */
 		VALUE exc = rb_errinfo();
 		rb_set_errinfo(Qnil);
