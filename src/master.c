@@ -181,7 +181,11 @@ void master_dump(struct master *m)
 	double now_mono = util_now_mono(), now = util_now_wall();
 	log_info("worker table", LF_STR("state", master_state_name(m)),
 		 LF_INT("workers", master_count_children(m, false)), LF_INT("target", m->target),
-		 LF_DBL("uptime", now_mono - m->started));
+		 LF_DBL("uptime", now_mono - m->started),
+		 LF_INT("restarts_crash", m->restarts[RESTART_CRASH]),
+		 LF_INT("restarts_rolling", m->restarts[RESTART_ROLLING]),
+		 LF_INT("restarts_max_rss", m->restarts[RESTART_MAX_RSS]),
+		 LF_INT("restarts_max_jobs", m->restarts[RESTART_MAX_JOBS]));
 	for (int i = 0; i < m->target; i++) {
 		struct slot *s = &m->slots[i];
 		struct child *c = s->cur;

@@ -90,6 +90,10 @@ def test_max_rss_recycles_a_growing_worker_replacement_first(forq, redis_server,
     assert_each_ran_once(r, tmpdir_path, jids)
     assert len(runs(tmpdir_path)) >= 2
     assert not f.lines("job failed") and not f.lines(r"level=error")
+    f.signal(signal.SIGTTIN)
+    table = f.wait_log("worker table")[0]
+    assert "restarts_rolling=1 " in table and "restarts_crash=0 " in table, table
+    assert int(re.search(r"restarts_max_rss=(\d+)", table).group(1)) >= 1
 
 
 def test_max_rss_below_the_app_warns_once_and_does_not_recycle(forq, redis_server,
@@ -122,6 +126,11 @@ def test_max_jobs_recycles_after_n_jobs_and_loses_none(forq, redis_server, tmpdi
     assert len(runs(tmpdir_path)) >= 2
     assert_each_ran_once(r, tmpdir_path, jids)
     assert not f.lines(r"worker exited.*status=\"signal")
+    # each recycle is counted once its replacement took over
+    n = len(f.wait_log(r"stopping worker.*reason=max_jobs", count=len(lines)))
+    f.signal(signal.SIGTTIN)
+    table = f.wait_log("worker table")[0]
+    assert re.search(rf"restarts_max_jobs={n}\b", table) and "restarts_crash=0 " in table, table
 
 
 def notify_messages(sock, into, stop):
