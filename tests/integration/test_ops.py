@@ -117,9 +117,9 @@ def test_max_jobs_recycles_after_n_jobs_and_loses_none(forq, redis_server, tmpdi
     f = forq(config=f"[forq]\nprocesses = 1\nplugins = {TESTPLUG}\nmax_jobs = 3\n", env=env)
     f.wait_workers(1)
     r = rconn(redis_server)
-    jids = push(r, "TestJob", [["record", i] for i in range(12)])
+    jids = push(r, "TestJob", [["record", i] for i in range(20)])
     wait_until(lambda: len(all_runs(tmpdir_path)) == len(jids) and
-               len(f.lines("job done")) == len(jids), 30, what="12 jobs done")
+               len(f.lines("job done")) == len(jids), 30, what="20 jobs done")
     lines = f.wait_log(r"recycling worker.*reason=max_jobs")
     assert all(int(re.search(r" jobs=(\d+)", l).group(1)) >= 3 for l in lines)
     assert all("max_jobs=3" in l for l in lines)
