@@ -13,7 +13,10 @@
 #include "master_int.h"
 
 #define RECYCLE_INTERVAL 1.0 /* seconds between looks at the workers */
-#define PSS_EVERY 5          /* smaps_rollup walks page tables: every 5th look */
+/* smaps_rollup walks the page tables: about 5 ms for a worker with 300 MiB
+ * resident, against 5 us for statm. PSS is read for two workers a look,
+ * in turn, so the loop never stalls for long. */
+#define PSS_PER_LOOK 2
 #define RECYCLE_YOUNG 60.0   /* a recycled worker younger than this... */
 #define RECYCLE_BACKOFF 5.0  /* ...makes its slot wait 5 s, 10 s, ... 320 s */
 
@@ -143,10 +146,13 @@ static void master_on_recycle(struct ev_loop *loop, ev_timer *t, int revents)
 	 * replacing them all. */
 	if (m->state != M_RUNNING || m->rolling || (!m->cfg->max_jobs && !m->cfg->max_rss_kb))
 		return;
-	bool memory = m->cfg->max_rss_kind == CONFIG_RSS || m->recycle_looks % PSS_EVERY == 0;
-	m->recycle_looks++;
-	for (int i = 0; i < m->target && m->state == M_RUNNING; i++)
-		recycle_check_slot(m, &m->slots[i], memory);
+	bool pss = m->cfg->max_rss_kind == CONFIG_PSS;
+	int first = (int)(m->recycle_looks % (unsigned)m->target);
+	for (int i = 0; i < m->target && m->state == M_RUNNING; i++) {
+		int turn = (i - first + m->target) % m->target;
+		recycle_check_slot(m, &m->slots[i], !pss || turn < PSS_PER_LOOK);
+	}
+	m->recycle_looks += PSS_PER_LOOK;
 }
 
 void master_recycle_init(struct master *m)

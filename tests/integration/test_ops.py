@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import redis
 
 from conftest import FORQ, TESTPLUG, assert_no_sanitizer_report, wait_until
@@ -96,10 +97,12 @@ def test_max_rss_recycles_a_growing_worker_replacement_first(forq, redis_server,
     assert int(re.search(r"restarts_max_rss=(\d+)", table).group(1)) >= 1
 
 
+@pytest.mark.parametrize("kind", ["rss", "pss"])
 def test_max_rss_below_the_app_warns_once_and_does_not_recycle(forq, redis_server,
-                                                                tmpdir_path):
+                                                                tmpdir_path, kind):
     env = {"FORQ_TEST_RECORD_DIR": tmpdir_path}
-    f = forq(config=f"[forq]\nprocesses = 2\nplugins = {TESTPLUG}\nmax_rss = 1M\n", env=env)
+    f = forq(config=f"[forq]\nprocesses = 2\nplugins = {TESTPLUG}\nmax_rss = 1K\n"
+                    f"max_rss_kind = {kind}\n", env=env)
     f.wait_workers(2)
     r = rconn(redis_server)
     jids = push(r, "TestJob", [["record", i] for i in range(4)])
@@ -107,7 +110,8 @@ def test_max_rss_below_the_app_warns_once_and_does_not_recycle(forq, redis_serve
     time.sleep(2.5)   # the master looks each second
     warned = f.lines("over max_rss before growing")
     assert len(warned) == 2, warned   # one per worker, not one per look
-    assert "max_rss_kb=1024" in warned[0]
+    assert warned[0].endswith("max_rss_kb=1") and f"kind={kind}" in warned[0]
+    assert int(re.search(r"memory_kb=(\d+)", warned[0]).group(1)) > 1
     assert not f.lines("recycling worker")
     assert_each_ran_once(r, tmpdir_path, jids)
 
