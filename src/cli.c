@@ -84,7 +84,13 @@ static int env_overrides(struct cli *cli, cli_getenv_fn env, char *err, size_t n
 		return -1;
 	/* Sidekiq Enterprise swarm's variable: megabytes per worker. */
 	if ((v = env("FORQ_MAXMEM_MB")) && *v) {
-		char *mb = xasprintf("%sM", v);
+		long n_mb;
+		if (util_parse_long(v, 0, 1L << 30, &n_mb)) {
+			util_seterr(err, n, "FORQ_MAXMEM_MB must be a whole number of megabytes, "
+				    "not '%s'", v);
+			return -1;
+		}
+		char *mb = xasprintf("%ldM", n_mb);
 		keep(cli, mb);
 		if (add(cli, "max_rss", mb, "FORQ_MAXMEM_MB", err, n))
 			return -1;
