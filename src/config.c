@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cronexpr.h"
 #include "job.h"
@@ -227,6 +228,40 @@ static int set_plugins(struct config *c, const struct option_def *d, const char 
 	return split_list(v, add_plugin, c, err, n);
 }
 
+/* max_rss, max_rss_kind, max_jobs: worker recycling (master_recycle.c). */
+static int set_size_kb(struct config *c, const struct option_def *d, const char *v, char *err,
+		       size_t n)
+{
+	if (util_parse_size_kb(v, (long)d->min, (long)d->max, FIELD(c, d, long))) {
+		util_seterr(err, n, "%s must be 0 or a size such as 300M or 2G, not '%s'", d->key, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_count(struct config *c, const struct option_def *d, const char *v, char *err,
+		     size_t n)
+{
+	if (util_parse_long(v, (long)d->min, (long)d->max, FIELD(c, d, long))) {
+		util_seterr(err, n, "%s must be a whole number from %g to %g, not '%s'", d->key,
+			    d->min, d->max, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_rss_kind(struct config *c, const struct option_def *d, const char *v, char *err,
+			size_t n)
+{
+	(void)d;
+	if (!strcasecmp(v, "rss") || !strcasecmp(v, "pss")) {
+		c->max_rss_kind = tolower((unsigned char)v[0]) == 'p' ? CONFIG_PSS : CONFIG_RSS;
+		return 0;
+	}
+	util_seterr(err, n, "max_rss_kind must be rss or pss, not '%s'", v);
+	return -1;
+}
+
 #define OFF(f) offsetof(struct config, f)
 
 /* The [forq] section. Defaults are DESIGN.md section 8. */
@@ -244,6 +279,10 @@ static const struct option_def option_table[] = {
 	{"log_level", set_log_level, OFF(log_level), 0, 0, "info"},
 	{"log_format", set_log_format, OFF(log_format), 0, 0, "text"},
 	{"pidfile", set_string, OFF(pidfile), 0, 0, ""},
+	{"max_rss", set_size_kb, OFF(max_rss_kb), 0, 1L << 40, "0"},
+	{"max_rss_kind", set_rss_kind, OFF(max_rss_kind), 0, 0, "rss"},
+	{"max_jobs", set_count, OFF(max_jobs), 0, 1e12, "0"},
+	{"log_file", set_string, OFF(log_file), 0, 0, ""},
 	{"node_dead_after", set_seconds, OFF(node_dead_after), 1, 3600, "30"},
 	{"sweep_interval", set_seconds, OFF(sweep_interval), 0.1, 3600, "10"},
 	{"leader_ttl", set_seconds, OFF(leader_ttl), 1, 3600, "30"},
@@ -657,6 +696,7 @@ void config_free(struct config *c)
 	free(c->user);
 	free(c->environment);
 	free(c->pidfile);
+	free(c->log_file);
 	for (size_t i = 0; i < c->njobs; i++) {
 		free(c->jobs[i].name);
 		config_free_argv(c->jobs[i].argv);

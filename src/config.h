@@ -81,6 +81,10 @@ struct config_daemon {
 	double stop_timeout;    /* seconds between TERM and KILL (default 10) */
 };
 
+/* RSS counts every resident page; PSS shares out the pages a worker still
+ * shares with the master and its siblings (copy-on-write after prefork). */
+enum config_rss_kind { CONFIG_RSS, CONFIG_PSS };
+
 struct config {
 	char *path; /* file it was read from, NULL when none */
 	char *redis_url;
@@ -99,6 +103,11 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format;
 	char *pidfile;
+	/* Operations: worker recycling and the log file. */
+	long max_rss_kb;                   /* replace a worker grown past this; 0 = off */
+	enum config_rss_kind max_rss_kind; /* what max_rss measures */
+	long max_jobs;                     /* replace a worker after this many jobs; 0 = off */
+	char *log_file;                    /* append log lines here, not to stdout */
 	double node_dead_after; /* seconds without a node heartbeat before a sweep may act */
 	double sweep_interval;  /* seconds between orphan-sweep rounds */
 	double leader_ttl;      /* seconds a leader lease lasts unrenewed */

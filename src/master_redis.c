@@ -145,6 +145,7 @@ void master_report_left(struct master *m)
 static void master_on_leader(void *priv, const char *lease)
 {
 	struct master *m = priv;
+	m->is_leader = lease != NULL;
 	poller_set_lease(m->poller, lease);
 	sweep_set_lease(m->sweep, lease);
 	cron_set_lease(m->cron, lease);

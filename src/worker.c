@@ -134,6 +134,11 @@ static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 			 LF_DBL("uptime", util_now_mono() - w->started),
 			 LF_INT("jobs_done", w->a->cell->jobs_done));
 		break;
+	case SIGWINCH: /* forwarded by the master: the log file was rotated */
+		if (log_reopen())
+			log_warn("cannot reopen the log file", LF_STR("file", log_file_path()),
+				 LF_ERRNO());
+		break;
 	}
 }
 
@@ -170,7 +175,7 @@ static void worker_watch_signals(struct worker *w)
 		int signum;
 	} table[] = {
 		{&w->sig_term, SIGTERM}, {&w->sig_quit, SIGQUIT}, {&w->sig_tstp, SIGTSTP},
-		{&w->sig_usr1, SIGUSR1}, {&w->sig_ttin, SIGTTIN},
+		{&w->sig_usr1, SIGUSR1}, {&w->sig_ttin, SIGTTIN}, {&w->sig_winch, SIGWINCH},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
 		ev_signal_init(table[i].s, worker_on_signal, table[i].signum);
@@ -178,7 +183,6 @@ static void worker_watch_signals(struct worker *w)
 	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGWINCH, SIG_IGN);
 	signal(SIGTTOU, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);

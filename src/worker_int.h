@@ -47,7 +47,7 @@ struct worker {
 	struct ev_loop *loop;
 	struct plugin_set *own_plugins; /* loaded here when not preforked */
 	struct handler_env henv;
-	ev_signal sig_term, sig_quit, sig_tstp, sig_usr1, sig_ttin;
+	ev_signal sig_term, sig_quit, sig_tstp, sig_usr1, sig_ttin, sig_winch;
 	ev_timer tick, sleep_w, shutdown_w, orphan_w;
 	double started;
 	bool quiet, stopping, busy, redis_down_logged;
