@@ -29,7 +29,23 @@ struct registry {
 	void *leave_priv;
 };
 
-/* The info JSON the Web UI reads (research §8.3): built once. */
+/* Sidekiq 7/8's name for how a capsule fetches (Capsule#queues=): no
+ * weights is "strict"; weights all equal draw the queues in random order,
+ * which Sidekiq calls "random" (all 1); anything else is "weighted". */
+static const char *registry_mode(const struct config *cfg)
+{
+	if (!cfg->queues_weighted)
+		return "strict";
+	for (size_t i = 1; i < cfg->nqueues; i++)
+		if (cfg->queues[i].weight != cfg->queues[0].weight)
+			return "weighted";
+	return "random";
+}
+
+/* The info JSON the Web UI reads (research §8.3): built once. "queues" and
+ * "weights" are what 6.4 and 7.x read; 8.x reads "capsules" instead (its
+ * Busy page answers 500 without it), so forq, one pool of processes, is
+ * one capsule named "default" with the same queues and weights. */
 static char *registry_info(const char *identity, const struct config *cfg, double started_at)
 {
 	char host[256], started[40], *queues = xstrdup(""), *weights = xstrdup("");
@@ -51,9 +67,10 @@ static char *registry_info(const char *identity, const struct config *cfg, doubl
 	char *info = xasprintf("{\"hostname\":%s,\"started_at\":%s,\"pid\":%ld,\"tag\":%s,"
 			       "\"concurrency\":%d,\"queues\":[%s],\"labels\":[\"forq\"],"
 			       "\"identity\":%s,\"version\":\"forq-%s\",\"weights\":[{%s}],"
-			       "\"embedded\":false}",
+			       "\"capsules\":{\"default\":{\"concurrency\":%d,\"mode\":\"%s\","
+			       "\"weights\":{%s}}},\"embedded\":false}",
 			       jhost, started, (long)getpid(), jtag, cfg->processes, queues, jid,
-			       FORQ_VERSION, weights);
+			       FORQ_VERSION, weights, cfg->processes, registry_mode(cfg), weights);
 	free(jhost);
 	free(jtag);
 	free(jid);

@@ -254,6 +254,52 @@ void worker_flush(struct worker *w)
 	}
 }
 
+/* ---- Sidekiq Metrics ------------------------------------------------------ */
+
+/* Called between jobs, so the connection is free; when it is down, the
+ * job loop reconnects and the counts wait for the next flush. */
+void worker_flush_metrics(struct worker *w, bool final)
+{
+	struct skmetrics_call call;
+	w->metrics_due = false;
+	if (skmetrics_is_empty(&w->metrics))
+		return;
+	if (final && !w->give_up && !w->r)
+		worker_connect(w); /* one attempt: the outcomes came first */
+	if (!w->r)
+		goto out_failed;
+	if (w->metrics.dropped)
+		log_warn("sidekiq metrics: classes beyond the table's limit not counted",
+			 LF_INT("runs", w->metrics.dropped), LF_INT("limit", SKMETRICS_MAX_CLASSES));
+	w->metrics.dropped = 0;
+	skmetrics_build(&w->metrics, util_now_wall(), &call);
+	struct rds_reply *x = rds_eval(w->r, LUA_METRICS, call.nkeys, call.argc, call.argv,
+				       call.lens);
+	skmetrics_call_free(&call);
+	if (x && rds_type(x) != RDS_ERR) {
+		rds_free(x);
+		skmetrics_clear(&w->metrics);
+		if (w->metrics_failed)
+			log_info("sidekiq metrics written again");
+		w->metrics_failed = false;
+		return;
+	}
+	if (!w->metrics_failed)
+		log_warn("sidekiq metrics not written; kept for the next flush",
+			 LF_STR("error", x ? rds_str(x, NULL) : rds_errstr(w->r)));
+	w->metrics_failed = true;
+	if (!x && !final)
+		worker_disconnect(w, "writing sidekiq metrics");
+	rds_free(x);
+out_failed:
+	if (final) {
+		long long runs = 0;
+		for (size_t i = 0; i < w->metrics.n; i++)
+			runs += w->metrics.classes[i].runs;
+		log_warn("sidekiq metrics lost at exit: redis unavailable", LF_INT("runs", runs));
+	}
+}
+
 /* ---- reconciling after a failed call -------------------------------------- */
 
 /* Logs a job that worker_reconcile adopts, gives back or drops, with its
