@@ -391,6 +391,10 @@ static void worker_process(struct worker *w, struct fetched *f)
 	}
 	job_free(&j);
 out:
+	/* Outcomes wait until they span BATCH_SPAN of work, counted from the
+	 * start of the oldest one's job: a slow job's is recorded at once. */
+	if (w->nouts == 1)
+		w->span_start = t0;
 	free(f->queue);
 	f->queue = f->payload = NULL;
 }
