@@ -277,9 +277,7 @@ void worker_flush_metrics(struct worker *w, bool final)
 	w->metrics_due = false;
 	if (skmetrics_is_empty(&w->metrics))
 		return;
-	if (final && !w->give_up && !w->r)
-		worker_connect(w); /* one attempt: the outcomes came first */
-	if (!w->r)
+	if (!w->r) /* at exit: the outcomes were written first, Redis left since */
 		goto out_failed;
 	if (w->metrics.dropped)
 		log_warn("sidekiq metrics: classes beyond the table's limit not counted",
