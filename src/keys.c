@@ -114,21 +114,21 @@ char *keys_metrics_v7(double now)
 {
 	struct tm tm = keys_utc(now);
 	return xasprintf("j|%04d%02d%02d|%d:%d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min);
+	                 tm.tm_hour, tm.tm_min);
 }
 
 char *keys_metrics_v8(double now)
 {
 	struct tm tm = keys_utc(now);
 	return xasprintf("j|%02d%02d%02d|%d:%02d", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min);
+	                 tm.tm_hour, tm.tm_min);
 }
 
 char *keys_metrics_v8_rollup(double now)
 {
 	struct tm tm = keys_utc(now);
 	return xasprintf("j|%02d%02d%02d|%d:%d", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday,
-			 tm.tm_hour, tm.tm_min / 10);
+	                 tm.tm_hour, tm.tm_min / 10);
 }
 
 char *keys_metrics_hist_v7(const char *job_class, double now)

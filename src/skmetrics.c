@@ -11,8 +11,8 @@
 #include "util.h"
 
 static const long long bucket_bound[SKMETRICS_BUCKETS - 1] = {
-	20,    30,    45,    65,    100,   150,    225,    335,    500,    750,    1100,   1700, 2500,
-	3800,  5750,  8500,  13000, 20000, 30000,  45000,  65000,  100000, 150000, 225000, 335000,
+    20,   30,   45,   65,    100,   150,   225,   335,   500,    750,    1100,   1700,   2500,
+    3800, 5750, 8500, 13000, 20000, 30000, 45000, 65000, 100000, 150000, 225000, 335000,
 };
 
 int skmetrics_bucket(long long ms)
@@ -98,7 +98,7 @@ static char *skmetrics_hist(const struct skmetrics_class *c)
 	for (int i = 0; i < SKMETRICS_BUCKETS; i++)
 		if (c->hist[i])
 			len += (size_t)sprintf(s + len, "%s%d:%u", len ? "," : "", i,
-					       (unsigned)c->hist[i]);
+			                       (unsigned)c->hist[i]);
 	return s;
 }
 
@@ -113,8 +113,10 @@ void skmetrics_build(const struct skmetrics *m, double now, struct skmetrics_cal
 	call->argv[k++] = skmetrics_own(call, keys_metrics_v8(now));
 	call->argv[k++] = skmetrics_own(call, keys_metrics_v8_rollup(now));
 	for (size_t i = 0; i < m->n; i++) {
-		call->argv[k++] = skmetrics_own(call, keys_metrics_hist_v7(m->classes[i].name, now));
-		call->argv[k++] = skmetrics_own(call, keys_metrics_hist_v8(m->classes[i].name, now));
+		call->argv[k++] =
+		    skmetrics_own(call, keys_metrics_hist_v7(m->classes[i].name, now));
+		call->argv[k++] =
+		    skmetrics_own(call, keys_metrics_hist_v8(m->classes[i].name, now));
 	}
 	call->argv[k++] = skmetrics_own(call, xasprintf("%d", SKMETRICS_TTL_SHORT));
 	call->argv[k++] = skmetrics_own(call, xasprintf("%d", SKMETRICS_TTL_ROLLUP));
@@ -124,8 +126,8 @@ void skmetrics_build(const struct skmetrics *m, double now, struct skmetrics_cal
 		call->argv[k++] = skmetrics_own(call, xasprintf("%lld", c->runs));
 		call->argv[k++] = skmetrics_own(call, xasprintf("%lld", c->failures));
 		/* Sidekiq writes <class>|ms only once a success was timed. */
-		call->argv[k++] = skmetrics_own(call, c->successes ? xasprintf("%lld", c->ms)
-								   : xstrdup(""));
+		call->argv[k++] =
+		    skmetrics_own(call, c->successes ? xasprintf("%lld", c->ms) : xstrdup(""));
 		call->argv[k++] = skmetrics_own(call, skmetrics_hist(c));
 	}
 	for (size_t i = 0; i < k; i++)

@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SKMETRICS_BUCKETS 26          /* Sidekiq's Histogram::BUCKET_INTERVALS */
-#define SKMETRICS_MAX_CLASSES 1000    /* classes held between two flushes */
-#define SKMETRICS_FLUSH 5.0           /* seconds between flushes (forq's beat) */
-#define SKMETRICS_TTL_SHORT (8 * 3600)      /* minute keys and histograms */
+#define SKMETRICS_BUCKETS 26                 /* Sidekiq's Histogram::BUCKET_INTERVALS */
+#define SKMETRICS_MAX_CLASSES 1000           /* classes held between two flushes */
+#define SKMETRICS_FLUSH 5.0                  /* seconds between flushes (forq's beat) */
+#define SKMETRICS_TTL_SHORT (8 * 3600)       /* minute keys and histograms */
 #define SKMETRICS_TTL_ROLLUP (3 * 24 * 3600) /* 8.x ten-minute rollup */
 
 struct skmetrics_class {
