@@ -331,6 +331,7 @@ static void worker_process(struct worker *w, struct fetched *f)
 	struct job j;
 	char err[512];
 	double t0 = util_now_mono();
+	size_t nouts0 = w->nouts;
 
 	if (job_parse(&j, f->payload, f->len, err, sizeof(err))) {
 		worker_bury(w, f, err);
@@ -393,7 +394,7 @@ static void worker_process(struct worker *w, struct fetched *f)
 out:
 	/* Outcomes wait until they span BATCH_SPAN of work, counted from the
 	 * start of the oldest one's job: a slow job's is recorded at once. */
-	if (w->nouts == 1)
+	if (!nouts0 && w->nouts == 1)
 		w->span_start = t0;
 	free(f->queue);
 	f->queue = f->payload = NULL;
