@@ -269,6 +269,7 @@ static const struct option_def option_table[] = {
 	{"redis_url", set_redis_url, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379/0"},
 	{"processes", set_processes, OFF(processes), 1, CONFIG_PROCESSES_MAX, "1"},
 	{"prefork", set_bool, OFF(prefork), 0, 0, "false"},
+	{"sidekiq_metrics", set_bool, OFF(sidekiq_metrics), 0, 0, "true"},
 	{"queues", set_queues, OFF(queues), 0, 0, "default"},
 	{"shutdown_timeout", set_seconds, OFF(shutdown_timeout), 0, 3600, "25"},
 	{"tag", set_string, OFF(tag), 0, 0, ""},

@@ -91,6 +91,7 @@ struct config {
 	int processes;       /* resolved worker count (>= 1) */
 	bool processes_auto; /* "auto": count usable CPUs at start and on HUP */
 	bool prefork;
+	bool sidekiq_metrics; /* write Sidekiq 7/8 Metrics counts (skmetrics.h) */
 	struct config_queue *queues;
 	size_t nqueues;
 	bool queues_weighted; /* some weight was given (even 1): Sidekiq's random order */

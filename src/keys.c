@@ -101,3 +101,44 @@ char *keys_stat_daily(const char *total_key, double now)
 	strftime(day, sizeof(day), "%Y-%m-%d", &tm);
 	return xasprintf("%s:%s", total_key, day);
 }
+
+static struct tm keys_utc(double now)
+{
+	time_t t = (time_t)now;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	return tm;
+}
+
+char *keys_metrics_v7(double now)
+{
+	struct tm tm = keys_utc(now);
+	return xasprintf("j|%04d%02d%02d|%d:%d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	                 tm.tm_hour, tm.tm_min);
+}
+
+char *keys_metrics_v8(double now)
+{
+	struct tm tm = keys_utc(now);
+	return xasprintf("j|%02d%02d%02d|%d:%02d", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday,
+	                 tm.tm_hour, tm.tm_min);
+}
+
+char *keys_metrics_v8_rollup(double now)
+{
+	struct tm tm = keys_utc(now);
+	return xasprintf("j|%02d%02d%02d|%d:%d", tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday,
+	                 tm.tm_hour, tm.tm_min / 10);
+}
+
+char *keys_metrics_hist_v7(const char *job_class, double now)
+{
+	struct tm tm = keys_utc(now);
+	return xasprintf("%s-%02d-%02d:%d", job_class, tm.tm_mday, tm.tm_hour, tm.tm_min);
+}
+
+char *keys_metrics_hist_v8(const char *job_class, double now)
+{
+	struct tm tm = keys_utc(now);
+	return xasprintf("h|%s-%d-%d:%d", job_class, tm.tm_mday, tm.tm_hour, tm.tm_min);
+}

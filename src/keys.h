@@ -51,6 +51,16 @@ char *keys_daemon_settle(const char *name);
 char *keys_daemon_cooldown(const char *name, const char *identity);
 /* SCAN pattern of a node's working lists: forq:working:<identity>:* */
 char *keys_working_pattern(const char *identity);
+/* Sidekiq's Metrics tab (metrics/tracking.rb, shared.rb), for the UTC
+ * minute of epoch seconds now. 7.x: j|YYYYMMDD|H:M (hour and minute
+ * unpadded) and the histogram <class>-DD-HH:M; 8.x: j|YYMMDD|H:MM, its
+ * ten-minute rollup j|YYMMDD|H:<tens digit of the minute> and the
+ * histogram h|<class>-D-H:M. */
+char *keys_metrics_v7(double now);
+char *keys_metrics_v8(double now);
+char *keys_metrics_v8_rollup(double now);
+char *keys_metrics_hist_v7(const char *job_class, double now);
+char *keys_metrics_hist_v8(const char *job_class, double now);
 /* stat:processed:YYYY-MM-DD (UTC) for epoch seconds now. */
 char *keys_stat_daily(const char *total_key, double now);
 

@@ -98,7 +98,7 @@ struct master {
 	struct cron *cron;
 	struct daemon_set *daemons;
 	struct unique *uniq; /* renews the unique-job leases of busy workers */
-	ev_timer beat_w, leave_w;
+	ev_timer beat_w, rows_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
 	unsigned long long restarts[RESTART_CAUSES]; /* by cause */

@@ -18,6 +18,8 @@
  *   FORQ_TEST_GROW_MB=N         TestJob with "grow" in its args allocates and
  *                               touches N MiB more and keeps it (a leaking job,
  *                               for recycling by max_rss)
+ *   FORQ_TEST_NAP_MS=N          TestJob with "nap" in its args sleeps N ms
+ *                               (a slow job the Busy page can show)
  *   FORQ_TEST_DAEMON_FILE=F     the daemon entry "testdaemon" appends
  *                               "start <name> <scope> <token> <pid>" to F, then
  *                               checks in every 0.2 s through the host, adding
@@ -186,6 +188,8 @@ static int echo_run(const forq_job *job, forq_error *err, void *user)
 		raise(SIGSEGV); /* a handler crash takes its worker down */
 	if (job->args_json && strstr(job->args_json, "sleep"))
 		sleep(3600); /* for plugin timeouts */
+	if (job->args_json && strstr(job->args_json, "nap") && getenv("FORQ_TEST_NAP_MS"))
+		usleep((useconds_t)atoi(getenv("FORQ_TEST_NAP_MS")) * 1000);
 	if (job->args_json && strstr(job->args_json, "fail"))
 		return forq_error_set(err, "TestFailure", "asked to fail: %s", job->args_json);
 	return FORQ_OK;
