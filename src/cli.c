@@ -82,6 +82,8 @@ static int env_overrides(struct cli *cli, cli_getenv_fn env, char *err, size_t n
 		return -1;
 	if ((v = env("FORQ_PREFORK")) && *v && add(cli, "prefork", v, "FORQ_PREFORK", err, n))
 		return -1;
+	if ((v = env("FORQ_NAMESPACE")) && *v && add(cli, "namespace", v, "FORQ_NAMESPACE", err, n))
+		return -1;
 	provider = env("REDIS_PROVIDER");
 	if (provider && *provider) {
 		if ((v = env(provider)) && *v && add(cli, "redis_url", v, provider, err, n))

@@ -45,7 +45,7 @@ bool client_is_command(int argc, char **argv)
 /* Redis URL as the master finds it: file, then REDIS_URL / REDIS_PROVIDER. */
 static int client_connect(struct client *c)
 {
-	struct config_override ov[1];
+	struct config_override ov[2];
 	struct config_error cerr;
 	struct rdsurl u;
 	char err[512];
@@ -60,10 +60,13 @@ static int client_connect(struct client *c)
 		url = getenv("REDIS_URL");
 	if (url && *url)
 		ov[nov++] = (struct config_override){"redis_url", url, origin};
+	if ((url = getenv("FORQ_NAMESPACE")) && *url)
+		ov[nov++] = (struct config_override){"namespace", url, "FORQ_NAMESPACE"};
 	if (!(c->cfg = config_load(c->config_path, ov, nov, &cerr))) {
 		fprintf(stderr, "forq: %s: %s\n", cerr.where, cerr.msg);
 		return 78;
 	}
+	keys_set_namespace(c->cfg->namespace);
 	if (rdsurl_parse(c->cfg->redis_url, &u, err, sizeof(err))) {
 		fprintf(stderr, "forq: redis_url: %s\n", err);
 		return 78;

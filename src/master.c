@@ -35,6 +35,7 @@
 #include "scoreboard.h"
 #include "sweep.h"
 #include "unique.h"
+#include "keys.h"
 #include "util.h"
 #include "worker.h"
 
@@ -602,6 +603,14 @@ static void master_reload(struct master *m)
 		log_warn("unique_lease and daemon_ttl cannot change on reload; restart forq");
 		nc->unique_lease = m->cfg->unique_lease;
 		nc->daemon_ttl = m->cfg->daemon_ttl;
+	}
+	/* Every key, and the lists of the jobs running now, are under the
+	 * namespace set at start (keys.h): it stays for the process's life. */
+	if (strcmp(nc->namespace ? nc->namespace : "", keys_namespace())) {
+		log_warn("namespace cannot change on reload; restart forq",
+			 LF_STR("namespace", keys_namespace()));
+		free(nc->namespace);
+		nc->namespace = m->cfg->namespace ? xstrdup(m->cfg->namespace) : NULL;
 	}
 	if (nc->prefork != m->cfg->prefork) {
 		if (!m->cfg->prefork)
