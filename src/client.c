@@ -297,9 +297,11 @@ static void status_nodes(struct client *c, double now)
 	printf("nodes: %zu\n", n);
 	for (size_t i = 0; i < n; i++) {
 		const char *id = rds_str(rds_elem(x, i), NULL);
-		char *info = client_hget(c, id, "info"), *busy = client_hget(c, id, "busy");
-		char *beat = client_hget(c, id, "beat"), *quiet = client_hget(c, id, "quiet");
-		char *conc = client_hget(c, id, "concurrency"), *tag = job_json_get_string(info, "tag");
+		char *pk = keys_process(id);
+		char *info = client_hget(c, pk, "info"), *busy = client_hget(c, pk, "busy");
+		char *beat = client_hget(c, pk, "beat"), *quiet = client_hget(c, pk, "quiet");
+		char *conc = client_hget(c, pk, "concurrency"), *tag = job_json_get_string(info, "tag");
+		free(pk);
 		if (!info)
 			printf("  %s  (expired: no heartbeat within 60 s)\n", id);
 		else
@@ -550,7 +552,8 @@ static int client_health(int argc, char **argv)
 		const char *id = rds_str(rds_elem(x, i), NULL);
 		if (strncmp(id, prefix, strlen(prefix)))
 			continue;
-		char *beat = client_hget(&c, id, "beat");
+		char *pk = keys_process(id), *beat = client_hget(&c, pk, "beat");
+		free(pk);
 		if (beat) {
 			matches++;
 			if (best < 0 || now - atof(beat) < best)

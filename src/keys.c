@@ -102,6 +102,11 @@ char *keys_working(const char *identity, int lane)
 	return keys_build("forq:working:%s:%d", identity, lane);
 }
 
+char *keys_process(const char *identity)
+{
+	return keys_build("%s", identity);
+}
+
 char *keys_work(const char *identity)
 {
 	return keys_build("%s:work", identity);

@@ -110,6 +110,9 @@ char *keys_build(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *keys_queue(const char *name);
 /* A worker's working list: forq:working:<identity>:<lane>. */
 char *keys_working(const char *identity, int lane);
+/* <identity>: the process's hash (info, busy, beat...); the identity is a
+ * key of its own in Sidekiq's model, so it is namespaced like the rest. */
+char *keys_process(const char *identity);
 char *keys_work(const char *identity);    /* <identity>:work (Sidekiq 6.4.2+) */
 char *keys_workers(const char *identity); /* <identity>:workers (<= 6.4.1) */
 char *keys_signals(const char *identity); /* <identity>-signals */

@@ -20,7 +20,7 @@ struct registry {
 	struct rds_async *rds;
 	struct registry_hooks hooks;
 	char *identity, *info;
-	char *k_work, *k_workers, *k_signals, *k_node;
+	char *k_proc, *k_work, *k_workers, *k_signals, *k_node;
 	bool in_flight;
 	long node_ttl_ms;
 	double started_at;
@@ -78,6 +78,7 @@ struct registry *registry_new(struct ev_loop *loop, struct rds_async *rds, const
 	r->k_workers = keys_workers(identity);
 	r->k_signals = keys_signals(identity);
 	r->k_node = keys_node(identity);
+	r->k_proc = keys_process(identity);
 	return r;
 }
 
@@ -97,6 +98,7 @@ void registry_free(struct registry *r)
 	free(r->k_workers);
 	free(r->k_signals);
 	free(r->k_node);
+	free(r->k_proc);
 	free(r);
 }
 
@@ -165,9 +167,9 @@ void registry_beat(struct registry *r)
 	CALL("MULTI");
 	registry_stats(r, &st, now);
 	CALL("SADD", KEY_PROCESSES, r->identity);
-	CALL("HSET", r->identity, "info", r->info, "busy", busy, "beat", beat, "quiet",
+	CALL("HSET", r->k_proc, "info", r->info, "busy", busy, "beat", beat, "quiet",
 	     st.quiet ? "true" : "false", "rss", rss, "rtt_us", "0", "concurrency", conc);
-	CALL("EXPIRE", r->identity, ttl);
+	CALL("EXPIRE", r->k_proc, ttl);
 	CALL("EXPIRE", r->k_work, ttl);
 	CALL("EXPIRE", r->k_workers, ttl);
 	CALL("SET", r->k_node, beat, "PX", nttl);

@@ -42,7 +42,7 @@ START_TEST(test_every_key_is_namespaced)
 		ck_assert_msg(!strncmp(keys_fixed((enum keys_id)i), ns, strlen(ns)), "%s",
 			      keys_fixed((enum keys_id)i));
 	ck_assert_str_eq(KEY_STAT_PROCESSED, "app:sidekiq:production:stat:processed");
-	char *built[] = {keys_queue("q"),          keys_working("h", 2),
+	char *built[] = {keys_queue("q"),          keys_working("h", 2), keys_process("h"),
 			 keys_work("h"),           keys_workers("h"),
 			 keys_signals("h"),        keys_node("h"),
 			 keys_lost("j"),           keys_cron("c"),
