@@ -11,9 +11,10 @@ import signal
 import subprocess
 import time
 
+import pytest
 import redis
 
-from conftest import FORQ, ROOT, wait_until
+from conftest import BUILD, FORQ, ROOT, wait_until
 
 RUBY_CLI = os.path.join(ROOT, "tests", "ruby", "sidekiq_cli.rb")
 NS = "app:sidekiq:test"
@@ -134,4 +135,44 @@ def test_namespace_end_to_end(forq, redis_server, tmpdir_path):
     assert f.wait_exit(15) == 0
     assert outside(r) == [], outside(r)
     assert not r.sismember(f"{NS}:processes", identity)
+    r.flushall()
+
+
+APP = """require "sidekiq"
+class NsParent
+  include Sidekiq::Worker
+  def perform(n)
+    NsChild.perform_async(n + 1)
+  end
+end
+class NsChild
+  include Sidekiq::Worker
+  def perform(n)
+    File.write(ENV.fetch("NS_OUT"), "child #{n}\\n", mode: "a")
+  end
+end
+"""
+
+
+@pytest.mark.skipif(os.environ.get("FORQ_SANITIZED") == "1",
+                    reason="Ruby jobs are not run under the sanitizers (test_ruby.py)")
+@pytest.mark.skipif(not os.path.exists(os.path.join(BUILD, "plugins", "ruby", "libforq_ruby.so")),
+                    reason="no Ruby plugin")
+def test_ruby_app_pushes_under_the_namespace(forq, redis_server, tmpdir_path):
+    """A job's own Sidekiq client (a job pushing a job) writes under forq's
+    namespace: the Ruby plugin gives Sidekiq the namespace: option."""
+    app = os.path.join(tmpdir_path, "app.rb")
+    out = os.path.join(tmpdir_path, "child.log")
+    with open(app, "w") as fh:
+        fh.write(APP)
+    f = forq("-P", "1", "-r", app, env={"FORQ_NAMESPACE": NS, "NS_OUT": out,
+                                         "RAILS_ENV": "", "REDIS_PROVIDER": ""})
+    f.wait_workers(1, timeout=30)
+    rb(redis_server, "push", {"class": "NsParent", "args": [41]})
+    wait_until(lambda: os.path.exists(out) and open(out).read() == "child 42\n", 15,
+               what=f"the child job; log:\n{f.text()[-2000:]}")
+    f.signal(signal.SIGTERM)
+    assert f.wait_exit(15) == 0
+    r = redis.Redis.from_url(redis_server)
+    assert outside(r) == []
     r.flushall()
