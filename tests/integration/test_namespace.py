@@ -131,6 +131,10 @@ def test_namespace_end_to_end(forq, redis_server, tmpdir_path):
     rb(redis_server, "push", {"class": "NsOk", "args": [7]})
     wait_until(lambda: len(ran(tmpdir_path, "NsOk")) > n, 10, what="job after reload")
 
+    # The Web UI's Quiet button: <identity>-signals, under the namespace.
+    rb(redis_server, "quiet", identity)
+    f.wait_log("quiet: workers stop fetching")
+
     f.signal(signal.SIGTERM)
     assert f.wait_exit(15) == 0
     assert outside(r) == [], outside(r)
