@@ -23,7 +23,7 @@ static void yml_warn(void *ctx, const char *where, const char *msg)
 /* Sidekiq's CLI#set_environment: -e, else APP_ENV, RAILS_ENV, RACK_ENV,
  * else development; forq's own `environment =` stands where -e does. */
 static const char *yml_environment(const struct config_override *ov, size_t nov,
-				   const char *ini_env)
+                                   const char *ini_env)
 {
 	const char *env = NULL, *v;
 	for (size_t i = 0; i < nov; i++)
@@ -43,7 +43,7 @@ static const char *yml_environment(const struct config_override *ov, size_t nov,
 }
 
 static int yml_layer(struct config *c, const char *path, const char *text, const char *env,
-		     struct config_error *err)
+                     struct config_error *err)
 {
 	char *own = NULL;
 	int rc;
@@ -56,8 +56,8 @@ static int yml_layer(struct config *c, const char *path, const char *text, const
 
 /* The INI file at path (text), over the sidekiq.yml it names if any. */
 static struct config *ini_layers(const char *path, const char *text,
-				 const struct config_override *ov, size_t nov,
-				 struct config_error *err)
+                                 const struct config_override *ov, size_t nov,
+                                 struct config_error *err)
 {
 	struct config *c = config_new(), *over;
 	if (config_parse_string(c, text, path, err))
@@ -66,7 +66,7 @@ static struct config *ini_layers(const char *path, const char *text,
 		return c;
 	over = config_new();
 	if (yml_layer(over, c->sidekiq_config, NULL, yml_environment(ov, nov, c->environment),
-		      err) ||
+	              err) ||
 	    config_parse_string(over, text, path, err)) {
 		config_free(over);
 		goto out_free;
@@ -79,7 +79,7 @@ out_free:
 }
 
 struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
-			   struct config_error *err)
+                           struct config_error *err)
 {
 	struct config *c = NULL;
 	char *text = NULL;

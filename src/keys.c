@@ -12,7 +12,7 @@
 
 static const char *const fixed_names[KEYS_NFIXED] = {
 #define KEYS_NAME_(id, name) name,
-	KEYS_FIXED(KEYS_NAME_)
+    KEYS_FIXED(KEYS_NAME_)
 #undef KEYS_NAME_
 };
 

@@ -34,7 +34,8 @@ static int line_of(const yaml_node_t *node)
 	return (int)node->start_mark.line + 1;
 }
 
-static int fail(struct yml *y, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct yml *y, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int fail(struct yml *y, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -95,7 +96,7 @@ static void put(struct yml *y, const char *key, yaml_node_t *value, int line)
  * environment's section: the chosen one is returned in *env, others are
  * skipped without a word (they are for other environments). */
 static int collect(struct yml *y, yaml_node_t *map, bool top, const char *environment,
-		   yaml_node_t **env)
+                   yaml_node_t **env)
 {
 	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
 	     p++) {
@@ -146,18 +147,18 @@ static int queue_item(struct yml *y, yaml_node_t *item, char **list, struct conf
 	if (!name)
 		return fail(y, line_of(item), "a queue is 'name' or [name, weight]");
 	if (name[strcspn(name, ", \t:")]) /* forq's list syntax would split it */
-		return fail(y, line_of(item), "bad queue name '%s' (letters, digits, '_', '-' "
-					      "and '.')", name);
+		return fail(y, line_of(item),
+		            "bad queue name '%s' (letters, digits, '_', '-' "
+		            "and '.')",
+		            name);
 	long w = weight ? ruby_to_i(weight) : 0;
 	/* Sidekiq repeats a queue max(weight, 1) times; a weight over 0 makes
 	 * the order random, which forq's "name:weight" says the same way. */
 	char *entry = w > 0 ? xasprintf("%s:%ld", name, w) : xstrdup(name);
 	char *joined = *list ? xasprintf("%s, %s", *list, entry) : xstrdup(entry);
 	int rc = config_set(probe, NULL, "queues", joined, why, sizeof(why));
-	if (rc)
-		rc = fail(y, line_of(item), "%s", strstr(why, "twice") ? "queue listed twice (Sidekiq: "
-								  "cannot be defined twice)"
-								: why);
+	if (rc) /* a bad name, a bad weight, or listed twice (Sidekiq refuses that too) */
+		rc = fail(y, line_of(item), "%s", why);
 	free(entry);
 	free(*list);
 	*list = joined;
@@ -187,9 +188,11 @@ static int map_queues(struct yml *y, struct config *c, const struct entry *e)
 static const struct {
 	const char *yml, *forq;
 } map[] = {
-	{"concurrency", "processes"},  {"timeout", "shutdown_timeout"},
-	{"tag", "tag"},                {"require", "require"},
-	{"strict", ""}, /* Sidekiq itself drops it: the weights decide */
+    {"concurrency", "processes"},
+    {"timeout", "shutdown_timeout"},
+    {"tag", "tag"},
+    {"require", "require"},
+    {"strict", ""}, /* Sidekiq itself drops it: the weights decide */
 };
 
 static int map_entry(struct yml *y, struct config *c, const struct entry *e)
@@ -228,8 +231,9 @@ static int refuse_erb(struct yml *y, const char *text)
 	int line = 1;
 	for (const char *p = text; p < erb; p++)
 		line += *p == '\n';
-	return fail(y, line, "ERB (<%% %%>) is not supported: forq reads the file as plain YAML; "
-			     "write the value itself");
+	return fail(y, line,
+	            "ERB (<%% %%>) is not supported: forq reads the file as plain YAML; "
+	            "write the value itself");
 }
 
 static int parse(struct yml *y, const char *text)
@@ -243,7 +247,7 @@ static int parse(struct yml *y, const char *text)
 		const char *what = parser.problem ? parser.problem : "syntax error";
 		if (parser.context)
 			rc = fail(y, (int)parser.problem_mark.line + 1, "YAML: %s %s", what,
-				  parser.context);
+			          parser.context);
 		else
 			rc = fail(y, (int)parser.problem_mark.line + 1, "YAML: %s", what);
 	}
@@ -251,9 +255,8 @@ static int parse(struct yml *y, const char *text)
 	return rc;
 }
 
-int sidekiq_yml_apply(struct config *c, const char *text, const char *name,
-		      const char *environment, sidekiq_yml_warn_fn warn, void *ctx,
-		      struct config_error *err)
+int sidekiq_yml_apply(struct config *c, const char *text, const char *name, const char *environment,
+                      sidekiq_yml_warn_fn warn, void *ctx, struct config_error *err)
 {
 	struct yml y = {.name = name, .warn = warn, .ctx = ctx, .err = err};
 	yaml_node_t *root, *env = NULL;

@@ -23,8 +23,7 @@ bool sidekiq_yml_is_yaml(const char *path, const char *text);
 /* Sets in c the [forq] keys text maps to, reading the section named
  * environment (NULL: none) over the top level. name is used in positions.
  * 0, or -1 with err ("name:line", message). warn may be NULL. */
-int sidekiq_yml_apply(struct config *c, const char *text, const char *name,
-		      const char *environment, sidekiq_yml_warn_fn warn, void *ctx,
-		      struct config_error *err);
+int sidekiq_yml_apply(struct config *c, const char *text, const char *name, const char *environment,
+                      sidekiq_yml_warn_fn warn, void *ctx, struct config_error *err);
 
 #endif

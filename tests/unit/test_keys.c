@@ -40,19 +40,27 @@ START_TEST(test_every_key_is_namespaced)
 	ck_assert_str_eq(keys_namespace(), "app:sidekiq:production");
 	for (int i = 0; i < KEYS_NFIXED; i++)
 		ck_assert_msg(!strncmp(keys_fixed((enum keys_id)i), ns, strlen(ns)), "%s",
-			      keys_fixed((enum keys_id)i));
+		              keys_fixed((enum keys_id)i));
 	ck_assert_str_eq(KEY_STAT_PROCESSED, "app:sidekiq:production:stat:processed");
-	char *built[] = {keys_queue("q"),          keys_working("h", 2), keys_process("h"),
-			 keys_work("h"),           keys_workers("h"),
-			 keys_signals("h"),        keys_node("h"),
-			 keys_lost("j"),           keys_cron("c"),
-			 keys_daemon("d"),         keys_daemon_epoch("d"),
-			 keys_daemon_runid("d"),   keys_daemon_settle("d"),
-			 keys_daemon_cooldown("d", "h"),
-			 keys_stat_daily(KEY_STAT_FAILED, 0)};
+	char *built[] = {keys_queue("q"),
+	                 keys_working("h", 2),
+	                 keys_process("h"),
+	                 keys_work("h"),
+	                 keys_workers("h"),
+	                 keys_signals("h"),
+	                 keys_node("h"),
+	                 keys_lost("j"),
+	                 keys_cron("c"),
+	                 keys_daemon("d"),
+	                 keys_daemon_epoch("d"),
+	                 keys_daemon_runid("d"),
+	                 keys_daemon_settle("d"),
+	                 keys_daemon_cooldown("d", "h"),
+	                 keys_stat_daily(KEY_STAT_FAILED, 0)};
 	for (size_t i = 0; i < sizeof(built) / sizeof(*built); i++) {
 		ck_assert_msg(!strncmp(built[i], ns, strlen(ns)), "%s", built[i]);
-		ck_assert_msg(strncmp(built[i] + strlen(ns), ns, strlen(ns)), "twice: %s", built[i]);
+		ck_assert_msg(strncmp(built[i] + strlen(ns), ns, strlen(ns)), "twice: %s",
+		              built[i]);
 		free(built[i]);
 	}
 	expect(keys_signals("h:1:ab"), "app:sidekiq:production:h:1:ab-signals");
@@ -83,7 +91,7 @@ START_TEST(test_namespace_validation)
 	ck_assert(keys_namespace_is_valid(big));
 	/* the longest namespace still fits a unique lock key */
 	ck_assert_int_ge(KEYS_UNIQUE_LOCK_SIZE,
-			 KEYS_NAMESPACE_MAX + 1 + (int)strlen("forq:unique:") + 40 + 1);
+	                 KEYS_NAMESPACE_MAX + 1 + (int)strlen("forq:unique:") + 40 + 1);
 }
 END_TEST
 

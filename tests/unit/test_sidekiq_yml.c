@@ -52,9 +52,9 @@ static void expect_error(const char *text, const char *where, const char *needle
 	struct config_error e;
 	memset(&e, 0, sizeof(e));
 	ck_assert_msg(sidekiq_yml_apply(c, text, "s.yml", "production", NULL, NULL, &e) == -1,
-		      "no error for:\n%s", text);
+	              "no error for:\n%s", text);
 	ck_assert_msg(!strcmp(e.where, where), "error at '%s', expected '%s' for:\n%s", e.where,
-		      where, text);
+	              where, text);
 	ck_assert_msg(strstr(e.msg, needle), "message '%s' lacks '%s'", e.msg, needle);
 	config_free(c);
 }
@@ -67,9 +67,9 @@ static char *queues(void)
 START_TEST(test_symbol_keys_and_queues)
 {
 	ck_assert_int_eq(apply("---\n:concurrency: 5\n:timeout: 8\n:tag: seed\n"
-			       ":queues:\n  - critical\n  - default\n",
-			       "development"),
-			 0);
+	                       ":queues:\n  - critical\n  - default\n",
+	                       "development"),
+	                 0);
 	ck_assert_int_eq(cfg->processes, 5);
 	ck_assert(cfg->shutdown_timeout == 8);
 	ck_assert_str_eq(cfg->tag, "seed");
@@ -86,9 +86,9 @@ START_TEST(test_plain_keys_and_weights)
 	/* keys without ':' (Sidekiq symbolizes them), [name, weight] as flow
 	 * and block sequences, a string weight, a symbol queue name */
 	ck_assert_int_eq(apply("concurrency: 3\nqueues:\n  - [critical, 3]\n  -\n    - mailers\n"
-			       "    - \"2\"\n  - :default\n  - [low]\n",
-			       NULL),
-			 0);
+	                       "    - \"2\"\n  - :default\n  - [low]\n",
+	                       NULL),
+	                 0);
 	ck_assert_int_eq(cfg->processes, 3);
 	char *q = queues();
 	ck_assert_str_eq(q, "critical:3, mailers:2, default:1, low:1");
@@ -108,9 +108,9 @@ END_TEST
 START_TEST(test_environment_section_merges)
 {
 	const char *y = ":concurrency: 2\n:queues: [default]\n:tag: base\n"
-			"production:\n  :concurrency: 7\n  :queues:\n    - [critical, 2]\n"
-			"    - default\n"
-			"staging:\n  :concurrency: 4\n";
+	                "production:\n  :concurrency: 7\n  :queues:\n    - [critical, 2]\n"
+	                "    - default\n"
+	                "staging:\n  :concurrency: 4\n";
 	ck_assert_int_eq(apply(y, "production"), 0);
 	ck_assert_int_eq(cfg->processes, 7);
 	ck_assert_str_eq(cfg->tag, "base"); /* kept from the top level */
@@ -128,9 +128,9 @@ END_TEST
 START_TEST(test_unknown_keys_warn_once_each)
 {
 	ck_assert_int_eq(apply(":concurrency: 2\n:max_retries: 3\n:logfile: x.log\n"
-			       ":strict: false\nproduction:\n  :dead_max_jobs: 5\n",
-			       "production"),
-			 0);
+	                       ":strict: false\nproduction:\n  :dead_max_jobs: 5\n",
+	                       "production"),
+	                 0);
 	ck_assert_int_eq(nwarned, 3);
 	ck_assert_msg(strstr(warned, "s.yml:2 ':max_retries:'"), "%s", warned);
 	ck_assert_msg(strstr(warned, "s.yml:3 ':logfile:'"), "%s", warned);
@@ -203,7 +203,7 @@ START_TEST(test_load_layers)
 	char *text;
 	struct config *c;
 	write_temp(yml, ".yml",
-		   ":concurrency: 3\n:tag: fromyml\n:timeout: 9\nproduction:\n  :concurrency: 6\n");
+	           ":concurrency: 3\n:tag: fromyml\n:timeout: 9\nproduction:\n  :concurrency: 6\n");
 	/* -C the yml itself, environment from the override */
 	struct config_override env = {"environment", "production", "--environment"};
 	c = config_load(yml, &env, 1, &err);
@@ -212,7 +212,7 @@ START_TEST(test_load_layers)
 	config_free(c);
 	/* -P over the yml */
 	struct config_override ov[] = {{"environment", "production", "--environment"},
-				       {"processes", "2", "--processes"}};
+	                               {"processes", "2", "--processes"}};
 	c = config_load(yml, ov, 2, &err);
 	ck_assert_int_eq(c->processes, 2);
 	config_free(c);
