@@ -63,12 +63,13 @@ def test_namespace_end_to_end(forq, redis_server, tmpdir_path):
     ok = handler(tmpdir_path, "ok.sh", "exit 0\n")
     bad = handler(tmpdir_path, "bad.sh", "echo boom >&2\nexit 3\n")
     conf = (f"[forq]\nprocesses = 2\nqueues = critical:2, default\nshutdown_timeout = 5\n"
-            f"namespace = {NS}\n"
+            f"namespace = {NS}\ndaemon_ttl = 3\ndaemon_acquire = 0.5\n"
             f'[job "NsOk"]\nexec = {ok}\n'
             f'[job "NsUnique"]\nexec = {ok}\nunique = until_executed\n'
             f'[job "NsFail"]\nexec = {bad}\n'
             f'[cron "tick"]\nschedule = * * * * * *\nclass = NsCron\noverlap = forbid\n'
-            f'[job "NsCron"]\nexec = {ok}\n')
+            f'[job "NsCron"]\nexec = {ok}\n'
+            f'[daemon "nsd"]\nexec = sleep 60\nstop_timeout = 2\n')
     f = forq(config=conf)
     f.wait_workers(2)
 
@@ -118,6 +119,7 @@ def test_namespace_end_to_end(forq, redis_server, tmpdir_path):
     assert st.returncode == 0 and "nodes: 1" in st.stdout and "retry: 1" in st.stdout, st.stdout
     assert cli("health", url=redis_server).returncode == 0
 
+    wait_until(lambda: r.exists(f"{NS}:forq:daemon:nsd"), 15, what="the daemon's lease")
     assert r.exists(f"{NS}:stat:processed", f"{NS}:processes", f"{NS}:forq:leader",
                     f"{NS}:forq:cron:tick", f"{NS}:{identity}", f"{NS}:retry", f"{NS}:dead") == 7
     assert outside(r) == []
