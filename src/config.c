@@ -119,7 +119,6 @@ static int set_redis_url(struct config *c, const struct option_def *d, const cha
 	return set_string(c, d, v, err, n);
 }
 
-/* Splits a list on commas and white space; calls fn for each item. */
 /* As redis-namespace writes it: "<namespace>:<key>"; keys.h. */
 static int set_namespace(struct config *c, const struct option_def *d, const char *v, char *err,
 			 size_t n)
@@ -132,6 +131,7 @@ static int set_namespace(struct config *c, const struct option_def *d, const cha
 	return set_string(c, d, v, err, n);
 }
 
+/* Splits a list on commas and white space; calls fn for each item. */
 static int split_list(const char *v, int (*fn)(void *ctx, const char *item, char *err, size_t n),
 		      void *ctx, char *err, size_t n)
 {

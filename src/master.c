@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "ident.h"
 #include "job.h"
+#include "keys.h"
 #include "leader.h"
 #include "log.h"
 #include "pidfile.h"
@@ -35,7 +36,6 @@
 #include "scoreboard.h"
 #include "sweep.h"
 #include "unique.h"
-#include "keys.h"
 #include "util.h"
 #include "worker.h"
 
