@@ -1058,6 +1058,7 @@ int master_run(struct config *cfg, const struct cli *cli)
 	log_info("forq starting", LF_STR("version", FORQ_VERSION), LF_INT("processes", m->target),
 		 LF_STR("identity", m->identity),
 		 LF_BOOL("prefork", cfg->prefork), LF_STR("queues", queues),
+		 LF_STR("namespace", keys_namespace()),
 		 LF_STR("config", cfg->path ? cfg->path : "(none)"));
 	free(queues);
 	/* Orphans of job handlers come to us, not to a PID 1 that may not reap. */
