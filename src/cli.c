@@ -95,6 +95,8 @@ static int env_overrides(struct cli *cli, cli_getenv_fn env, char *err, size_t n
 		if (add(cli, "max_rss", mb, "FORQ_MAXMEM_MB", err, n))
 			return -1;
 	}
+	if ((v = env("FORQ_NAMESPACE")) && *v && add(cli, "namespace", v, "FORQ_NAMESPACE", err, n))
+		return -1;
 	provider = env("REDIS_PROVIDER");
 	if (provider && *provider) {
 		if ((v = env(provider)) && *v && add(cli, "redis_url", v, provider, err, n))

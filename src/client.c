@@ -47,7 +47,7 @@ bool client_is_command(int argc, char **argv)
 /* Redis URL as the master finds it: file, then REDIS_URL / REDIS_PROVIDER. */
 static int client_connect(struct client *c)
 {
-	struct config_override ov[1];
+	struct config_override ov[2];
 	struct config_error cerr;
 	struct rdsurl u;
 	char err[512];
@@ -62,10 +62,13 @@ static int client_connect(struct client *c)
 		url = getenv("REDIS_URL");
 	if (url && *url)
 		ov[nov++] = (struct config_override){"redis_url", url, origin};
+	if ((url = getenv("FORQ_NAMESPACE")) && *url)
+		ov[nov++] = (struct config_override){"namespace", url, "FORQ_NAMESPACE"};
 	if (!(c->cfg = config_load(c->config_path, ov, nov, &cerr))) {
 		fprintf(stderr, "forq: %s: %s\n", cerr.where, cerr.msg);
 		return 78;
 	}
+	keys_set_namespace(c->cfg->namespace);
 	if (rdsurl_parse(c->cfg->redis_url, &u, err, sizeof(err))) {
 		fprintf(stderr, "forq: redis_url: %s\n", err);
 		return 78;
@@ -296,9 +299,11 @@ static void status_nodes(struct client *c, double now)
 	printf("nodes: %zu\n", n);
 	for (size_t i = 0; i < n; i++) {
 		const char *id = rds_str(rds_elem(x, i), NULL);
-		char *info = client_hget(c, id, "info"), *busy = client_hget(c, id, "busy");
-		char *beat = client_hget(c, id, "beat"), *quiet = client_hget(c, id, "quiet");
-		char *conc = client_hget(c, id, "concurrency"), *tag = job_json_get_string(info, "tag");
+		char *pk = keys_process(id);
+		char *info = client_hget(c, pk, "info"), *busy = client_hget(c, pk, "busy");
+		char *beat = client_hget(c, pk, "beat"), *quiet = client_hget(c, pk, "quiet");
+		char *conc = client_hget(c, pk, "concurrency"), *tag = job_json_get_string(info, "tag");
+		free(pk);
 		if (!info)
 			printf("  %s  (expired: no heartbeat within 60 s)\n", id);
 		else
@@ -549,7 +554,8 @@ static int client_health(int argc, char **argv)
 		const char *id = rds_str(rds_elem(x, i), NULL);
 		if (strncmp(id, prefix, strlen(prefix)))
 			continue;
-		char *beat = client_hget(&c, id, "beat");
+		char *pk = keys_process(id), *beat = client_hget(&c, pk, "beat");
+		free(pk);
 		if (beat) {
 			matches++;
 			if (best < 0 || now - atof(beat) < best)

@@ -15,6 +15,7 @@
 
 #include "cronexpr.h"
 #include "job.h"
+#include "keys.h"
 #include "tz.h"
 #include "util.h"
 
@@ -114,6 +115,18 @@ static int set_redis_url(struct config *c, const struct option_def *d, const cha
 	}
 	if (strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7)) {
 		util_seterr(err, n, "redis_url must start with redis:// or unix://");
+		return -1;
+	}
+	return set_string(c, d, v, err, n);
+}
+
+/* As redis-namespace writes it: "<namespace>:<key>"; keys.h. */
+static int set_namespace(struct config *c, const struct option_def *d, const char *v, char *err,
+			 size_t n)
+{
+	if (*v && !keys_namespace_is_valid(v)) {
+		util_seterr(err, n, "namespace must be 1 to %d characters without white space",
+			    KEYS_NAMESPACE_MAX);
 		return -1;
 	}
 	return set_string(c, d, v, err, n);
@@ -292,6 +305,8 @@ static const struct option_def option_table[] = {
 	{"daemon_ttl", set_seconds, OFF(daemon_ttl), 1, 3600, "30"},
 	{"daemon_renew", set_seconds, OFF(daemon_renew), 0.1, 3600, "10"},
 	{"daemon_acquire", set_seconds, OFF(daemon_acquire), 0.1, 3600, "5"},
+	{"namespace", set_namespace, OFF(namespace), 0, 0, ""},
+	{"sidekiq_config", set_string, OFF(sidekiq_config), 0, 0, ""},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)
@@ -698,6 +713,8 @@ void config_free(struct config *c)
 	free(c->environment);
 	free(c->pidfile);
 	free(c->log_file);
+	free(c->namespace);
+	free(c->sidekiq_config);
 	for (size_t i = 0; i < c->njobs; i++) {
 		free(c->jobs[i].name);
 		config_free_argv(c->jobs[i].argv);
@@ -1028,7 +1045,7 @@ int config_parse_string(struct config *c, const char *text, const char *name,
 	return -1;
 }
 
-static char *read_file(const char *path, struct config_error *err)
+char *config_read_file(const char *path, struct config_error *err)
 {
 	FILE *f = fopen(path, "r");
 	char *text = NULL;
@@ -1065,7 +1082,7 @@ out_err:
 
 int config_parse_file(struct config *c, const char *path, struct config_error *err)
 {
-	char *text = read_file(path, err);
+	char *text = config_read_file(path, err);
 	if (!text)
 		return -1;
 	int rc = config_parse_string(c, text, path, err);
@@ -1075,24 +1092,6 @@ int config_parse_file(struct config *c, const char *path, struct config_error *e
 		c->path = xstrdup(path);
 	}
 	return rc;
-}
-
-struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
-			   struct config_error *err)
-{
-	struct config *c = config_new();
-	if (path && config_parse_file(c, path, err))
-		goto out_free;
-	for (size_t i = 0; i < nov; i++) {
-		if (config_set(c, NULL, ov[i].key, ov[i].value, err->msg, sizeof(err->msg))) {
-			snprintf(err->where, sizeof(err->where), "%s", ov[i].origin);
-			goto out_free;
-		}
-	}
-	return c;
-out_free:
-	config_free(c);
-	return NULL;
 }
 
 char *config_queues_string(const struct config *c)

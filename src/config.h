@@ -117,6 +117,8 @@ struct config {
 	double daemon_ttl;      /* seconds a cluster daemon's lease lasts unrenewed */
 	double daemon_renew;    /* seconds between a holder's renewals */
 	double daemon_acquire;  /* seconds between attempts to take a free daemon */
+	char *namespace;        /* key prefix as redis-namespace's (keys.h); NULL = none */
+	char *sidekiq_config;   /* a Sidekiq sidekiq.yml read under this file (sidekiq_yml.h) */
 	struct config_job *jobs;
 	size_t njobs;
 	struct config_cron *crons;
@@ -152,8 +154,17 @@ int config_parse_string(struct config *c, const char *text, const char *name,
 			struct config_error *err);
 int config_parse_file(struct config *c, const char *path, struct config_error *err);
 
-/* Builds a config: defaults, then the file (if path), then each override in
- * order. Returns a config the caller frees, or NULL with err filled. */
+/* The whole file as a string the caller frees, or NULL with err filled
+ * ("path:0"); a file with a NUL byte is refused. */
+char *config_read_file(const char *path, struct config_error *err);
+
+/* Builds a config (configload.c), each layer over the one before:
+ * defaults; a Sidekiq sidekiq.yml (path itself when it is YAML, else the
+ * INI's sidekiq_config), its environment section chosen by the
+ * "environment" override, the INI's environment, APP_ENV, RAILS_ENV,
+ * RACK_ENV or "development", as Sidekiq chooses it; the INI file's own
+ * keys; then each override in order (environment, then command line).
+ * Returns a config the caller frees, or NULL with err filled. */
 struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
 			   struct config_error *err);
 

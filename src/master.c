@@ -11,6 +11,7 @@
 #include "cron.h"
 #include "daemon.h"
 #include "ident.h"
+#include "keys.h"
 #include "leader.h"
 #include "pidfile.h"
 #include "privs.h"
@@ -56,6 +57,14 @@ static void master_reload(struct master *m)
 		log_warn("unique_lease and daemon_ttl cannot change on reload; restart forq");
 		nc->unique_lease = m->cfg->unique_lease;
 		nc->daemon_ttl = m->cfg->daemon_ttl;
+	}
+	/* Every key, and the lists of the jobs running now, are under the
+	 * namespace set at start (keys.h): it stays for the process's life. */
+	if (strcmp(nc->namespace ? nc->namespace : "", keys_namespace())) {
+		log_warn("namespace cannot change on reload; restart forq",
+			 LF_STR("namespace", keys_namespace()));
+		free(nc->namespace);
+		nc->namespace = m->cfg->namespace ? xstrdup(m->cfg->namespace) : NULL;
 	}
 	if (nc->prefork != m->cfg->prefork) {
 		if (!m->cfg->prefork)
@@ -363,6 +372,7 @@ int master_run(struct config *cfg, const struct cli *cli)
 	log_info("forq starting", LF_STR("version", FORQ_VERSION), LF_INT("processes", m->target),
 		 LF_STR("identity", m->identity),
 		 LF_BOOL("prefork", cfg->prefork), LF_STR("queues", queues),
+		 LF_STR("namespace", keys_namespace()),
 		 LF_STR("config", cfg->path ? cfg->path : "(none)"));
 	free(queues);
 	/* Orphans of job handlers come to us, not to a PID 1 that may not reap. */

@@ -20,7 +20,7 @@ struct registry {
 	struct rds_async *rds;
 	struct registry_hooks hooks;
 	char *identity, *info;
-	char *k_work, *k_workers, *k_signals, *k_node;
+	char *k_proc, *k_work, *k_workers, *k_signals, *k_node;
 	bool in_flight;
 	bool rows_in_flight; /* a registry_refresh_rows call awaits its reply */
 	char **shown;        /* by lane: the jid whose row the master wrote last */
@@ -98,6 +98,7 @@ struct registry *registry_new(struct ev_loop *loop, struct rds_async *rds, const
 	r->k_workers = keys_workers(identity);
 	r->k_signals = keys_signals(identity);
 	r->k_node = keys_node(identity);
+	r->k_proc = keys_process(identity);
 	return r;
 }
 
@@ -120,6 +121,7 @@ void registry_free(struct registry *r)
 	for (size_t i = 0; i < r->nshown; i++)
 		free(r->shown[i]);
 	free(r->shown);
+	free(r->k_proc);
 	free(r);
 }
 
@@ -212,7 +214,7 @@ static int registry_busy_rows(struct registry *r, const struct registry_state *s
 		n += pick[i] = st->jobs[i].jid[0] && (!want || want(r, &st->jobs[i], now));
 	const char **argv = xcalloc(3 + 4 * n, sizeof(*argv));
 	char **owned = xcalloc(3 * n + 1, sizeof(*owned));
-	argv[k++] = r->identity, argv[k++] = r->k_work, argv[k++] = r->k_workers;
+	argv[k++] = r->k_proc, argv[k++] = r->k_work, argv[k++] = r->k_workers;
 	for (size_t i = 0; i < st->njobs; i++)
 		if (pick[i])
 			argv[k++] = owned[nowned++] = keys_working(r->identity, st->jobs[i].lane);
@@ -274,11 +276,11 @@ void registry_beat(struct registry *r)
 	CALL("MULTI");
 	registry_stats(r, &st, now);
 	CALL("SADD", KEY_PROCESSES, r->identity);
-	CALL("HSET", r->identity, "info", r->info, "busy", busy, "beat", beat, "quiet",
+	CALL("HSET", r->k_proc, "info", r->info, "busy", busy, "beat", beat, "quiet",
 	     st.quiet ? "true" : "false", "rss", rss, "rtt_us", "0", "concurrency", conc);
 	if (registry_busy_rows(r, &st, NULL, rds_ignore_reply, now))
 		goto out_down;
-	CALL("EXPIRE", r->identity, ttl);
+	CALL("EXPIRE", r->k_proc, ttl);
 	CALL("EXPIRE", r->k_work, ttl);
 	CALL("EXPIRE", r->k_workers, ttl);
 	CALL("SET", r->k_node, beat, "PX", nttl);

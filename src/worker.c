@@ -496,6 +496,7 @@ static void worker_init_keys(struct worker *w)
 	w->k_working = keys_working(w->a->identity, w->a->lane);
 	w->k_work = keys_work(w->a->identity);
 	w->k_workers = keys_workers(w->a->identity);
+	w->k_proc = keys_process(w->a->identity);
 	w->k_queues = xcalloc(c->nqueues, sizeof(*w->k_queues));
 	for (size_t i = 0; i < c->nqueues; i++)
 		w->k_queues[i] = keys_queue(c->queues[i].name);
@@ -512,6 +513,7 @@ static void worker_free_keys(struct worker *w)
 	free(w->k_working);
 	free(w->k_work);
 	free(w->k_workers);
+	free(w->k_proc);
 	free(w->order);
 }
 

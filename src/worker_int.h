@@ -62,7 +62,7 @@ struct worker {
 	const char *locking; /* payload of the job taking its unique lock */
 	size_t locking_len;
 	char tid[16];
-	char *k_working, *k_work, *k_workers;
+	char *k_working, *k_work, *k_workers, *k_proc; /* k_proc: the process hash <identity> */
 	char **k_queues; /* queue:<name> for each configured queue */
 	size_t *order;     /* scratch: fetch order, one per queue */
 	struct fetched batch[BATCH_MAX];

@@ -115,7 +115,7 @@ int worker_fetch_blocking(struct worker *w, char **queue, char **payload, size_t
 	*queue = xstrdup(c->queues[qi].name);
 	rds_free(x);
 	snprintf(run_at, sizeof(run_at), "%ld", (long)util_now_wall());
-	const char *argv[] = {w->k_work, w->k_workers, w->a->identity, w->tid, run_at, *queue,
+	const char *argv[] = {w->k_work, w->k_workers, w->k_proc, w->tid, run_at, *queue,
 			      *payload};
 	size_t lens[] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]),
 			 strlen(argv[4]), strlen(argv[5]), *plen};
@@ -184,7 +184,7 @@ int worker_exchange(struct worker *w, size_t want)
 	snprintf(m, sizeof(m), "%zu", norders);
 	argv[k++] = w->k_working, argv[k++] = w->k_work, argv[k++] = w->k_workers;
 	argv[k++] = KEY_RETRY, argv[k++] = KEY_DEAD, argv[k++] = KEY_QUEUES;
-	argv[k++] = w->a->identity;
+	argv[k++] = w->k_proc;
 	for (size_t i = 0; i < nq; i++)
 		argv[k++] = w->k_queues[i];
 	argv[k++] = w->tid, argv[k++] = run_at, argv[k++] = max, argv[k++] = share;
