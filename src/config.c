@@ -15,6 +15,7 @@
 
 #include "cronexpr.h"
 #include "job.h"
+#include "schedule_yml.h"
 #include "tz.h"
 #include "util.h"
 
@@ -291,6 +292,8 @@ static const struct option_def option_table[] = {
 	{"daemon_ttl", set_seconds, OFF(daemon_ttl), 1, 3600, "30"},
 	{"daemon_renew", set_seconds, OFF(daemon_renew), 0.1, 3600, "10"},
 	{"daemon_acquire", set_seconds, OFF(daemon_acquire), 0.1, 3600, "5"},
+	{"cron_schedule", set_string, OFF(cron_schedule), 0, 0, ""},
+	{"cron_publish", set_bool, OFF(cron_publish), 0, 0, "true"},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)
@@ -535,6 +538,22 @@ static int cron_check(const struct config_cron *e, char *err, size_t n)
 	return 0;
 }
 
+void config_cron_fini(struct config_cron *e)
+{
+	free(e->name);
+	free(e->source);
+	free(e->schedule);
+	free(e->timezone);
+	free(e->job_class);
+	free(e->args);
+	free(e->queue);
+	free(e->retry);
+	free(e->description);
+	free(e->queue_name_prefix);
+	free(e->queue_name_delimiter);
+	free(e->message);
+}
+
 static int daemon_set(struct config_daemon *d, const char *key, const char *v, char *err,
 		      size_t n)
 {
@@ -702,17 +721,10 @@ void config_free(struct config *c)
 		config_free_argv(c->jobs[i].argv);
 	}
 	free(c->jobs);
-	for (size_t i = 0; i < c->ncrons; i++) {
-		struct config_cron *e = &c->crons[i];
-		free(e->name);
-		free(e->schedule);
-		free(e->timezone);
-		free(e->job_class);
-		free(e->args);
-		free(e->queue);
-		free(e->retry);
-	}
+	for (size_t i = 0; i < c->ncrons; i++)
+		config_cron_fini(&c->crons[i]);
 	free(c->crons);
+	free(c->cron_schedule);
 	for (size_t i = 0; i < c->ndaemons; i++) {
 		free(c->daemons[i].name);
 		config_free_argv(c->daemons[i].argv);
@@ -1088,6 +1100,9 @@ struct config *config_load(const char *path, const struct config_override *ov, s
 			goto out_free;
 		}
 	}
+	/* Last: cron_schedule may come from the environment or command line. */
+	if (c->cron_schedule && schedule_yml_load(c, c->cron_schedule, err))
+		goto out_free;
 	return c;
 out_free:
 	config_free(c);
