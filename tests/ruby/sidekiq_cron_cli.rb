@@ -19,7 +19,8 @@
 #                        page before it rendered, as a browser's form does.
 #                        Prints [{"status","body","location"}...] and "pushed".
 #   enque_at {"name","time"}  Job#test_and_enque_for_time!(Time.at(time)), as the
-#                        poller calls it. Prints {"pushed": [...]}.
+#                        poller calls it. Prints {"pushed": [...], "tick"}: the
+#                        tick it considered (fugit's previous time before it).
 #   poll {"seconds","interval"}  Sidekiq::Cron::Poller#enqueue every interval
 #                        seconds for that long. Prints {"pushed": [...], "rounds": N}.
 # "pushed" lists the jobs this process pushed (class, jid, queue, args),
@@ -73,16 +74,20 @@ def web(steps)
   end
   session = Rack::Test::Session.new(Rack::MockSession.new(app))
   token = nil
+  scrape = lambda do |body|
+    body[/name=["']authenticity_token["'] value=["']([^"']+)/, 1] ||
+      body[/value=["']([^"']+)["'] name=["']authenticity_token/, 1]
+  end
   steps.map do |method, path|
     if method == "POST"
-      session.get("/cron") unless token
+      # the form's token, from the page a browser would have shown
+      token ||= scrape.call(session.get("/cron").body)
       session.post(path, "authenticity_token" => token)
     else
       session.get(path)
     end
     res = session.last_response
-    token = res.body[/name=["']authenticity_token["'] value=["']([^"']+)/, 1] ||
-            res.body[/value=["']([^"']+)["'] name=["']authenticity_token/, 1]
+    token = scrape.call(res.body)
     {"status" => res.status, "body" => res.body, "location" => res.headers["Location"]}
   end
 end
@@ -99,8 +104,9 @@ begin
     when "enque_at"
       job = Sidekiq::Cron::Job.find(arg["name"])
       raise "no cron job #{arg["name"]}" unless job
-      job.test_and_enque_for_time!(Time.at(arg["time"]).utc)
-      {}
+      time = Time.at(arg["time"]).utc
+      job.test_and_enque_for_time!(time)
+      {"tick" => job.last_time(time).to_i}
     when "poll"
       poller = Sidekiq::Cron::Poller.new
       deadline = Time.now + arg["seconds"]
