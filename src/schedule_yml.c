@@ -618,11 +618,11 @@ int schedule_yml_load(struct config *c, const char *path, struct config_error *e
 		memcpy(text + len, buf, got);
 		len += got;
 	}
-	bool bad = ferror(f);
+	int bad = ferror(f) ? (errno ? errno : EIO) : 0;
 	fclose(f);
 	if (bad) {
 		snprintf(err->where, sizeof(err->where), "%s:0", full);
-		snprintf(err->msg, sizeof(err->msg), "cannot read: %s", strerror(EIO));
+		snprintf(err->msg, sizeof(err->msg), "cannot read: %s", strerror(bad));
 		goto out;
 	}
 	rc = schedule_yml_parse_string(c, text ? text : "", len, full, err);

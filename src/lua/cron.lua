@@ -50,14 +50,16 @@ if not wm or redis.call('HGET', KEYS[2], 'spec') ~= ARGV[3] then
              'skipped', 0)
   redis.call('HDEL', KEYS[2], 'last_tick', 'last_jid', 'last_at')
   wm = tonumber(ARGV[4])
-  if publish == 2 and tonumber(ARGV[15]) <= wm then
+  if publish == 2 and tonumber(ARGV[15]) >= 0 and tonumber(ARGV[15]) <= wm then
     -- sidekiq-cron's save seeds :enqueued so that its poller does not
     -- enqueue the tick before the entry existed; do the same
     redis.call('ZADD', KEYS[8], 'NX', ARGV[15] .. '.0', ARGV[16])
   end
   return {0, wm, 0, 0, '', 0}
 end
-if publish == 2 and tonumber(ARGV[15]) <= wm and redis.call('EXISTS', KEYS[8]) == 0 then
+-- (a tick after the watermark is not seeded: it is still forq's to push)
+if publish == 2 and tonumber(ARGV[15]) >= 0 and tonumber(ARGV[15]) <= wm
+    and redis.call('EXISTS', KEYS[8]) == 0 then
   redis.call('ZADD', KEYS[8], ARGV[15] .. '.0', ARGV[16])
 end
 local pushed, skipped, taken = 0, tonumber(ARGV[6]), 0
