@@ -292,6 +292,9 @@ def test_seed_and_rich_schedule_yml_load_and_fire(forq, redis_server, tmpdir_pat
     assert set(ser) == {"job_class", "job_id", "provider_job_id", "queue_name", "priority",
                         "arguments", "executions", "exception_executions", "locale",
                         "timezone", "enqueued_at"}
+    back = rb(redis_server, "activejob", ser)      # ActiveJob itself reads it back
+    assert back["same_class"] and back["arguments"] == [{"day": "mon"}]
+    assert back["queue_name"] == "app_reports" and back["job_id"] == ser["job_id"]
     assert "off" not in by and int(r.hget("forq:cron:off", "skipped")) >= 1
     got = {j["name"]: j for j in rb(redis_server, "all")}
     assert "print" not in got                # the seed node's entry is no longer configured

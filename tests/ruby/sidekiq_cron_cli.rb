@@ -23,6 +23,9 @@
 #                        tick it considered (fugit's previous time before it).
 #   poll {"seconds","interval"}  Sidekiq::Cron::Poller#enqueue every interval
 #                        seconds for that long. Prints {"pushed": [...], "rounds": N}.
+#   activejob JOB_DATA   ActiveJob (Debian's 6.1) deserializes a wrapper's
+#                        argument for a job class of that name. Prints
+#                        {"class","arguments","queue_name","job_id"}.
 # "pushed" lists the jobs this process pushed (class, jid, queue, args),
 # recorded by a Sidekiq client middleware.
 #
@@ -117,6 +120,13 @@ begin
         sleep arg["interval"]
       end
       {"rounds" => rounds}
+    when "activejob"
+      require "active_job"
+      klass = Object.const_set(arg["job_class"], Class.new(ActiveJob::Base) { def perform(*); end })
+      job = ActiveJob::Base.deserialize(arg)
+      job.send(:deserialize_arguments_if_needed)
+      {"class" => job.class.name, "arguments" => job.arguments, "queue_name" => job.queue_name,
+       "job_id" => job.job_id, "same_class" => job.class == klass}
     else
       abort "unknown command #{cmd}"
     end
