@@ -22,7 +22,8 @@
 #                        poller calls it. Prints {"pushed": [...], "tick"}: the
 #                        tick it considered (fugit's previous time before it).
 #   poll {"seconds","interval"}  Sidekiq::Cron::Poller#enqueue every interval
-#                        seconds for that long. Prints {"pushed": [...], "rounds": N}.
+#                        seconds for that long (after the first round it says
+#                        "polling" on stderr). Prints {"pushed": [...], "rounds": N}.
 #   activejob JOB_DATA   ActiveJob (Debian's 6.1) deserializes a wrapper's
 #                        argument for a job class of that name. Prints
 #                        {"class","arguments","queue_name","job_id"}.
@@ -112,6 +113,9 @@ begin
       {"tick" => job.last_time(time).to_i}
     when "poll"
       poller = Sidekiq::Cron::Poller.new
+      poller.enqueue
+      $stderr.puts "polling"
+      $stderr.flush
       deadline = Time.now + arg["seconds"]
       rounds = 0
       while Time.now < deadline
