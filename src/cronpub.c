@@ -16,19 +16,19 @@ char *cronpub_queue(const struct config_cron *e)
 	const char *q = e->queue ? e->queue : "default";
 	if (e->active_job && e->queue_name_prefix && *e->queue_name_prefix)
 		return xasprintf("%s%s%s", e->queue_name_prefix,
-				 e->queue_name_delimiter && *e->queue_name_delimiter
-					 ? e->queue_name_delimiter
-					 : "_",
-				 q);
+		                 e->queue_name_delimiter && *e->queue_name_delimiter
+		                     ? e->queue_name_delimiter
+		                     : "_",
+		                 q);
 	return xstrdup(q);
 }
 
 static const struct {
 	const char *macro, *fields;
 } cron_macros[] = {
-	{"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-	{"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},   {"@midnight", "0 0 * * *"},
-	{"@hourly", "0 * * * *"},
+    {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+    {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+    {"@hourly", "0 * * * *"},
 };
 
 char *cronpub_cron(const struct config_cron *e)
@@ -44,10 +44,11 @@ char *cronpub_message(const struct config_cron *e)
 {
 	if (e->message)
 		return xstrdup(e->message);
-	char *q = job_json_quote(e->queue ? e->queue : "default"), *k = job_json_quote(e->job_class);
+	char *q = job_json_quote(e->queue ? e->queue : "default"),
+	     *k = job_json_quote(e->job_class);
 	char *retry = e->retry ? xasprintf(",\"retry\":%s", e->retry) : xstrdup("");
 	char *m = xasprintf("{\"queue\":%s,\"class\":%s,\"args\":%s%s}", q, k,
-			    e->args ? e->args : "[]", retry);
+	                    e->args ? e->args : "[]", retry);
 	free(q);
 	free(k);
 	free(retry);
@@ -107,17 +108,17 @@ static void aj_job_id(const char *jid, char out[37])
 
 /* [job.serialize] as ActiveJob 6.1 writes it. */
 static char *aj_args(const struct config_cron *e, const char *queue, const char *args,
-		     const char *jid, double now)
+                     const char *jid, double now)
 {
 	char id[37], at[CRONPUB_TIME_MAX];
 	aj_job_id(jid, id);
 	cronpub_member((int64_t)now, at);
 	char *k = job_json_quote(e->job_class), *q = job_json_quote(queue);
 	char *out = xasprintf("[{\"job_class\":%s,\"job_id\":\"%s\",\"provider_job_id\":null,"
-			      "\"queue_name\":%s,\"priority\":null,\"arguments\":%s,"
-			      "\"executions\":0,\"exception_executions\":{},\"locale\":\"en\","
-			      "\"timezone\":\"UTC\",\"enqueued_at\":\"%s\"}]",
-			      k, id, q, args, at);
+	                      "\"queue_name\":%s,\"priority\":null,\"arguments\":%s,"
+	                      "\"executions\":0,\"exception_executions\":{},\"locale\":\"en\","
+	                      "\"timezone\":\"UTC\",\"enqueued_at\":\"%s\"}]",
+	                      k, id, q, args, at);
 	free(k);
 	free(q);
 	return out;
@@ -125,7 +126,7 @@ static char *aj_args(const struct config_cron *e, const char *queue, const char 
 
 /* A message template with the tick's args, jid and times set. */
 static char *from_message(const struct config_cron *e, const char *args, const char *jid,
-			  double now, char *err, size_t errlen)
+                          double now, char *err, size_t errlen)
 {
 	char nowbuf[48], *j = job_json_quote(jid), *q = NULL, *cls = NULL, *out = NULL;
 	const char *kv[14];
@@ -160,7 +161,7 @@ out:
 }
 
 char *cronpub_payload(const struct config_cron *e, int64_t tick, const char *jid, double now,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	char *args = args_for_tick(e, tick), *queue = cronpub_queue(e), *out = NULL;
 	const char *retry = e->retry ? e->retry : "true";
@@ -169,7 +170,7 @@ char *cronpub_payload(const struct config_cron *e, int64_t tick, const char *jid
 	} else if (e->active_job) {
 		char *aj = aj_args(e, queue, args, jid, now);
 		char *raw = job_build(CRONPUB_AJ_WRAPPER, aj, queue, retry, jid, NULL, now, false,
-				      err, errlen);
+		                      err, errlen);
 		char *k = job_json_quote(e->job_class);
 		const char *kv[] = {"wrapped", k};
 		out = raw ? job_with_members(raw, kv, 1) : NULL;
@@ -177,7 +178,8 @@ char *cronpub_payload(const struct config_cron *e, int64_t tick, const char *jid
 		free(k);
 		free(aj);
 	} else {
-		out = job_build(e->job_class, args, queue, retry, jid, NULL, now, false, err, errlen);
+		out =
+		    job_build(e->job_class, args, queue, retry, jid, NULL, now, false, err, errlen);
 	}
 	free(args);
 	free(queue);

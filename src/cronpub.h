@@ -42,6 +42,6 @@ void cronpub_last_time(int64_t t, char out[CRONPUB_TIME_MAX]);
  * NULL with err when the entry cannot make one (bad args, a message that
  * is not an object or names no class). Caller frees. */
 char *cronpub_payload(const struct config_cron *e, int64_t tick, const char *jid, double now,
-		      char *err, size_t errlen);
+                      char *err, size_t errlen);
 
 #endif

@@ -31,7 +31,8 @@ struct yml {
 	bool klass_seen; /* in the entry being read */
 };
 
-static void fail(struct yml *y, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct yml *y, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void fail(struct yml *y, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -181,7 +182,8 @@ static char *map_json(struct yml *y, const yaml_node_t *n, int depth)
 {
 	struct sbuf b = {0};
 	sb_add(&b, "{");
-	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
+	     p++) {
 		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
 		const char *ks = scalar(k);
 		if (!ks) {
@@ -312,7 +314,8 @@ static void set_cron(struct yml *y, struct config_cron *e, const yaml_node_t *v)
 		e->timezone = xstrdup(sp + 1);
 	} else if (looks_natural(s)) {
 		fail(y, line_of(v),
-		     "cron '%s': natural-language schedules are not supported; write 5 or 6 fields", s);
+		     "cron '%s': natural-language schedules are not supported; write 5 or 6 fields",
+		     s);
 	} else if (z) {
 		fail(y, line_of(v), "cron '%s': %s", s, fwhy);
 	} else if (x || strchr(sp + 1, '/')) {
@@ -353,8 +356,8 @@ static void set_retry(struct yml *y, struct config_cron *e, const yaml_node_t *v
 static void set_message(struct yml *y, struct config_cron *e, const yaml_node_t *v)
 {
 	char *m = v->type == YAML_MAPPING_NODE ? node_json(y, v, 0)
-		  : scalar(v)			? xstrdup(scalar(v))
-						: NULL;
+	          : scalar(v)                  ? xstrdup(scalar(v))
+	                                       : NULL;
 	if (y->failed)
 		return;
 	if (!m || job_json_kind(m) != '{') {
@@ -369,11 +372,11 @@ static void set_message(struct yml *y, struct config_cron *e, const yaml_node_t 
 static char **string_field(struct config_cron *e, const char *key)
 {
 	return !strcmp(key, "class") || !strcmp(key, "klass") ? &e->job_class
-	       : !strcmp(key, "queue")			     ? &e->queue
-	       : !strcmp(key, "description")		     ? &e->description
-	       : !strcmp(key, "queue_name_prefix")	     ? &e->queue_name_prefix
-	       : !strcmp(key, "queue_name_delimiter")	     ? &e->queue_name_delimiter
-							     : NULL;
+	       : !strcmp(key, "queue")                        ? &e->queue
+	       : !strcmp(key, "description")                  ? &e->description
+	       : !strcmp(key, "queue_name_prefix")            ? &e->queue_name_prefix
+	       : !strcmp(key, "queue_name_delimiter")         ? &e->queue_name_delimiter
+	                                                      : NULL;
 }
 
 static void set_key(struct yml *y, struct config_cron *e, const char *key, const yaml_node_t *v)
@@ -382,7 +385,8 @@ static void set_key(struct yml *y, struct config_cron *e, const char *key, const
 	if (dst) {
 		const char *s = want_string(y, v, key);
 		if (s && !strcmp(key, "queue") && !queue_is_valid(s))
-			fail(y, line_of(v), "bad queue name '%s' (letters, digits, '_', '-' and '.')", s);
+			fail(y, line_of(v),
+			     "bad queue name '%s' (letters, digits, '_', '-' and '.')", s);
 		/* klass wins over class, as in sidekiq-cron */
 		if (s && !y->failed && !(!strcmp(key, "class") && y->klass_seen)) {
 			free(*dst);
@@ -410,7 +414,8 @@ static void set_key(struct yml *y, struct config_cron *e, const char *key, const
 	} else if (strcmp(key, "name")) {
 		fail(y, line_of(v),
 		     "unknown key '%s' (cron, class, klass, queue, args, description, status, "
-		     "date_as_argument, active_job, queue_name_prefix, queue_name_delimiter, message, "
+		     "date_as_argument, active_job, queue_name_prefix, queue_name_delimiter, "
+		     "message, "
 		     "retry, symbolize_args)",
 		     key);
 	}
@@ -420,8 +425,8 @@ static void set_key(struct yml *y, struct config_cron *e, const char *key, const
  * entry's own keys win, as in Psych. */
 static void read_pairs(struct yml *y, struct config_cron *e, const yaml_node_t *m, int depth)
 {
-	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top && !y->failed;
-	     p++) {
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+	     p < m->data.mapping.pairs.top && !y->failed; p++) {
 		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(&y->doc, p->value);
 		if (!scalar(k) || strcmp(scalar(k), "<<"))
@@ -431,8 +436,8 @@ static void read_pairs(struct yml *y, struct config_cron *e, const yaml_node_t *
 		else
 			fail(y, line_of(v), "<< must merge a mapping");
 	}
-	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top && !y->failed;
-	     p++) {
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+	     p < m->data.mapping.pairs.top && !y->failed; p++) {
 		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
 		if (!scalar(k)) {
 			fail(y, line_of(k), "entry keys must be plain names");
@@ -449,9 +454,9 @@ static char *defined_at(const struct config *c, const char *name)
 	for (size_t i = 0; i < c->ncrons; i++)
 		if (!strcmp(c->crons[i].name, name))
 			return c->crons[i].source
-				       ? xasprintf("%s:%d", c->crons[i].source, c->crons[i].line)
-				       : xasprintf("[cron \"%s\"] at %s:%d", name,
-						   c->path ? c->path : "(config)", c->crons[i].line);
+			           ? xasprintf("%s:%d", c->crons[i].source, c->crons[i].line)
+			           : xasprintf("[cron \"%s\"] at %s:%d", name,
+			                       c->path ? c->path : "(config)", c->crons[i].line);
 	return NULL;
 }
 
@@ -469,7 +474,8 @@ static void add_entry(struct yml *y, struct config_cron *e, const yaml_node_t *a
 {
 	char err[256], *other;
 	if (!e->schedule || !e->job_class) {
-		fail(y, line_of(at), "entry '%s' needs %s", e->name, !e->schedule ? "a cron" : "a class");
+		fail(y, line_of(at), "entry '%s' needs %s", e->name,
+		     !e->schedule ? "a cron" : "a class");
 	} else if ((other = defined_at(y->c, e->name))) {
 		fail(y, line_of(at), "entry '%s' is also defined by %s", e->name, other);
 		free(other);
@@ -499,7 +505,7 @@ static void add_entry(struct yml *y, struct config_cron *e, const yaml_node_t *a
 }
 
 static void read_entry(struct yml *y, const char *name, const yaml_node_t *key_node,
-		       const yaml_node_t *m)
+                       const yaml_node_t *m)
 {
 	struct config_cron e = {.line = line_of(key_node), .source = xstrdup(y->name)};
 	if (m->type != YAML_MAPPING_NODE) {
@@ -508,7 +514,8 @@ static void read_entry(struct yml *y, const char *name, const yaml_node_t *key_n
 		return;
 	}
 	if (!name) {
-		for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++)
+		for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+		     p < m->data.mapping.pairs.top; p++)
 			if (scalar(yaml_document_get_node(&y->doc, p->key)) &&
 			    !strcmp(scalar(yaml_document_get_node(&y->doc, p->key)), "name"))
 				name = scalar(yaml_document_get_node(&y->doc, p->value));
@@ -548,7 +555,8 @@ static void read_root(struct yml *y, const yaml_node_t *root)
 			read_entry(y, NULL, n, n);
 		}
 	} else if (!(scalar(root) && !*scalar(root))) {
-		fail(y, line_of(root), "a schedule is a mapping of entries by name, or a list of entries");
+		fail(y, line_of(root),
+		     "a schedule is a mapping of entries by name, or a list of entries");
 	}
 }
 
@@ -566,13 +574,14 @@ static int erb_line(const char *text, size_t len)
 }
 
 int schedule_yml_parse_string(struct config *c, const char *text, size_t len, const char *name,
-			      struct config_error *err)
+                              struct config_error *err)
 {
 	yaml_parser_t parser;
 	struct yml y = {.c = c, .name = name, .err = err};
 	int line = erb_line(text, len);
 	if (line) {
-		fail(&y, line, "ERB (<%% ... %%>) is not supported: forq reads the schedule as plain YAML");
+		fail(&y, line,
+		     "ERB (<%% ... %%>) is not supported: forq reads the schedule as plain YAML");
 		return -1;
 	}
 	if (!yaml_parser_initialize(&parser)) {

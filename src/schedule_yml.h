@@ -21,6 +21,6 @@ int schedule_yml_load(struct config *c, const char *path, struct config_error *e
 /* The same from text; name is the file name used in messages and kept as
  * each entry's source. */
 int schedule_yml_parse_string(struct config *c, const char *text, size_t len, const char *name,
-			      struct config_error *err);
+                              struct config_error *err);
 
 #endif

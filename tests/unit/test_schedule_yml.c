@@ -45,7 +45,7 @@ static char *load_error(const char *text)
 START_TEST(test_seed_hash_form)
 {
 	struct config *c = load("print:\n  cron: \"*/1 * * * *\"\n  class: \"PrintWorker\"\n"
-				"  queue: default\n");
+	                        "  queue: default\n");
 	ck_assert_uint_eq(c->ncrons, 1);
 	const struct config_cron *e = find(c, "print");
 	ck_assert_str_eq(e->schedule, "*/1 * * * *");
@@ -62,13 +62,14 @@ END_TEST
 
 START_TEST(test_array_form_and_args)
 {
-	struct config *c = load("- name: a\n  cron: '* * * * *'\n  class: A\n  args: [1, \"x\", yes, 2.50, ~, 1_000]\n"
-				"- name: h\n  cron: '* * * * *'\n  class: H\n  args: {k: v, n: 1}\n"
-				"- name: js\n  cron: '* * * * *'\n  class: J\n  args: '[\"a\", {\"b\": 2}]'\n"
-				"- name: jo\n  cron: '* * * * *'\n  class: J\n  args: '{\"b\": 2}'\n"
-				"- name: s\n  cron: '* * * * *'\n  class: S\n  args: hello world\n"
-				"- name: n\n  cron: '* * * * *'\n  class: N\n  args: 5\n"
-				"- name: z\n  cron: '* * * * *'\n  class: Z\n  args:\n");
+	struct config *c = load(
+	    "- name: a\n  cron: '* * * * *'\n  class: A\n  args: [1, \"x\", yes, 2.50, ~, 1_000]\n"
+	    "- name: h\n  cron: '* * * * *'\n  class: H\n  args: {k: v, n: 1}\n"
+	    "- name: js\n  cron: '* * * * *'\n  class: J\n  args: '[\"a\", {\"b\": 2}]'\n"
+	    "- name: jo\n  cron: '* * * * *'\n  class: J\n  args: '{\"b\": 2}'\n"
+	    "- name: s\n  cron: '* * * * *'\n  class: S\n  args: hello world\n"
+	    "- name: n\n  cron: '* * * * *'\n  class: N\n  args: 5\n"
+	    "- name: z\n  cron: '* * * * *'\n  class: Z\n  args:\n");
 	ck_assert_uint_eq(c->ncrons, 7);
 	ck_assert_str_eq(find(c, "a")->args, "[1,\"x\",true,2.5,null,1000]");
 	ck_assert_int_eq(find(c, "h")->line, 5);
@@ -87,10 +88,11 @@ START_TEST(test_zone_status_flags_klass)
 	/* a hash of defaults is an entry too in sidekiq-cron's eyes */
 	ck_assert_ptr_nonnull(strstr(load_error("defaults: &d\n  queue: low\n"), "needs a cron"));
 
-	struct config *c = load("x:\n  cron: \"0 3 * * * Europe/Berlin\"\n  class: Old\n  klass: New\n"
-		 "  status: disabled\n  date_as_argument: true\n  active_job: \"yes\"\n"
-		 "  queue_name_prefix: app\n  retry: 3\n  symbolize_args: t\n  queue: low\n"
-		 "  description: nightly\n");
+	struct config *c =
+	    load("x:\n  cron: \"0 3 * * * Europe/Berlin\"\n  class: Old\n  klass: New\n"
+	         "  status: disabled\n  date_as_argument: true\n  active_job: \"yes\"\n"
+	         "  queue_name_prefix: app\n  retry: 3\n  symbolize_args: t\n  queue: low\n"
+	         "  description: nightly\n");
 	const struct config_cron *e = find(c, "x");
 	ck_assert_str_eq(e->schedule, "0 3 * * *");
 	ck_assert_str_eq(e->timezone, "Europe/Berlin");
@@ -113,7 +115,7 @@ END_TEST
 START_TEST(test_merge_key)
 {
 	struct config *c = load("- &b {name: one, cron: '* * * * *', class: A, queue: q}\n"
-		 "- <<: *b\n  name: two\n  queue: r\n");
+	                        "- <<: *b\n  name: two\n  queue: r\n");
 	ck_assert_str_eq(find(c, "one")->queue, "q");
 	ck_assert_str_eq(find(c, "two")->queue, "r");
 	ck_assert_str_eq(find(c, "two")->job_class, "A");
@@ -124,17 +126,19 @@ END_TEST
 START_TEST(test_payloads)
 {
 	char err[256];
-	struct config *c = load("p:\n  cron: '* * * * * *'\n  class: P\n  args: [1]\n  date_as_argument: true\n"
-				"a:\n  cron: '* * * * *'\n  class: R\n  active_job: true\n  queue: q\n"
-				"  queue_name_prefix: app\n  queue_name_delimiter: '.'\n  args: [x]\n"
-				"m:\n  cron: '* * * * *'\n  class: K\n  message: '{\"class\": \"M\", \"queue\": \"mq\", \"tags\": [1]}'\n");
+	struct config *c =
+	    load("p:\n  cron: '* * * * * *'\n  class: P\n  args: [1]\n  date_as_argument: true\n"
+	         "a:\n  cron: '* * * * *'\n  class: R\n  active_job: true\n  queue: q\n"
+	         "  queue_name_prefix: app\n  queue_name_delimiter: '.'\n  args: [x]\n"
+	         "m:\n  cron: '* * * * *'\n  class: K\n  message: '{\"class\": \"M\", \"queue\": "
+	         "\"mq\", \"tags\": [1]}'\n");
 	char *p = cronpub_payload(find(c, "p"), 1796000000, "jid1", 1796000000.5, err, sizeof(err));
 	ck_assert_msg(p, "%s", err);
 	ck_assert_ptr_nonnull(strstr(p, "\"args\":[1,1796000000.0]"));
 	ck_assert_ptr_nonnull(strstr(p, "\"class\":\"P\""));
 	free(p);
 	p = cronpub_payload(find(c, "a"), 1796000000, "0123456789abcdef01234567", 1796000000, err,
-			    sizeof(err));
+	                    sizeof(err));
 	ck_assert_msg(p, "%s", err);
 	ck_assert_ptr_nonnull(strstr(p, "\"class\":\"" CRONPUB_AJ_WRAPPER "\""));
 	ck_assert_ptr_nonnull(strstr(p, "\"wrapped\":\"R\""));
@@ -171,26 +175,31 @@ END_TEST
 
 START_TEST(test_errors_name_the_line)
 {
-	ck_assert_str_eq(load_error("a:\n  cron: \"<%= x %>\"\n  class: A\n"),
-			 "s.yml:2: ERB (<% ... %>) is not supported: forq reads the schedule as plain YAML");
+	ck_assert_str_eq(
+	    load_error("a:\n  cron: \"<%= x %>\"\n  class: A\n"),
+	    "s.yml:2: ERB (<% ... %>) is not supported: forq reads the schedule as plain YAML");
 	ck_assert_ptr_nonnull(strstr(load_error("a:\n  class: A\n  cron: every 5 minutes\n"),
-				     "s.yml:3: cron 'every 5 minutes': natural-language"));
+	                             "s.yml:3: cron 'every 5 minutes': natural-language"));
 	ck_assert_ptr_nonnull(strstr(load_error("a:\n  class: A\n  cron: '0 25 * * *'\n"),
-				     "s.yml:3: cron '0 25 * * *': hour"));
+	                             "s.yml:3: cron '0 25 * * *': hour"));
 	ck_assert_ptr_nonnull(strstr(load_error("a:\n  class: A\n  cron: '0 3 * * * Mars/Base'\n"),
-				     "s.yml:3: cron '0 3 * * * Mars/Base': time zone"));
-	ck_assert_ptr_nonnull(strstr(load_error("a:\n  class: A\n  cron: '* * * * *'\n  status: paused\n"),
-				     "s.yml:4: status must be"));
+	                             "s.yml:3: cron '0 3 * * * Mars/Base': time zone"));
+	ck_assert_ptr_nonnull(
+	    strstr(load_error("a:\n  class: A\n  cron: '* * * * *'\n  status: paused\n"),
+	           "s.yml:4: status must be"));
 	ck_assert_ptr_nonnull(strstr(load_error("a:\n  class: A\n  cron: '* * * * *'\n  foo: 1\n"),
-				     "s.yml:4: unknown key 'foo'"));
-	ck_assert_ptr_nonnull(strstr(load_error("a:\n  class: A\n  cron: '* * * * *'\n  message: [1]\n"),
-				     "s.yml:4: message must be"));
-	ck_assert_ptr_nonnull(strstr(load_error("a:\n  class: A\n  cron: '* * * * *'\n  args: !ruby/sym x\n"),
-				     "s.yml:4: tag"));
+	                             "s.yml:4: unknown key 'foo'"));
+	ck_assert_ptr_nonnull(
+	    strstr(load_error("a:\n  class: A\n  cron: '* * * * *'\n  message: [1]\n"),
+	           "s.yml:4: message must be"));
+	ck_assert_ptr_nonnull(
+	    strstr(load_error("a:\n  class: A\n  cron: '* * * * *'\n  args: !ruby/sym x\n"),
+	           "s.yml:4: tag"));
 	ck_assert_ptr_nonnull(strstr(load_error("a:\n  class: A\n  cron: '* * * * *'\n"
-						"a:\n  class: B\n  cron: '* * * * *'\n"),
-				     "s.yml:4: entry 'a' is also defined by s.yml:1"));
-	ck_assert_ptr_nonnull(strstr(load_error("just text\n"), "s.yml:1: a schedule is a mapping"));
+	                                        "a:\n  class: B\n  cron: '* * * * *'\n"),
+	                             "s.yml:4: entry 'a' is also defined by s.yml:1"));
+	ck_assert_ptr_nonnull(
+	    strstr(load_error("just text\n"), "s.yml:1: a schedule is a mapping"));
 	ck_assert_ptr_nonnull(strstr(load_error("a: {b: [1, 2}\n"), "s.yml:1: YAML:"));
 }
 END_TEST
