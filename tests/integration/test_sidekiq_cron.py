@@ -315,6 +315,14 @@ def test_seed_and_rich_schedule_yml_load_and_fire(forq, redis_server, tmpdir_pat
     time.sleep(1.5)
     assert len([j for j in jobs(r, "rich") if j.get("cron") == "hash"]) == n
     assert not r.exists("cron_job:hash")
+    # a bad file at a reload is reported and the running entries kept
+    write(tmpdir_path, "rich.yml", "arr:\n  cron: <%= ENV['X'] %>\n  class: A\n")
+    node.signal(signal.SIGHUP)
+    node.wait_log("reload failed")
+    assert node.lines(r"rich\.yml:2.*ERB")
+    n = len([j for j in jobs(r, "rich") if j.get("cron") == "arr"])
+    wait_until(lambda: len([j for j in jobs(r, "rich") if j.get("cron") == "arr"]) >= n + 2, 10,
+               what="arr still firing")
 
 
 def test_cron_publish_off_writes_nothing_of_sidekiq_cron(forq, redis_server):
