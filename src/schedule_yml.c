@@ -296,13 +296,17 @@ static void set_cron(struct yml *y, struct config_cron *e, const yaml_node_t *v)
 	const char *s = want_string(y, v, "cron");
 	if (!s)
 		return;
+	/* a later cron (after a merged one) replaces it, zone included */
+	free(e->schedule);
+	free(e->timezone);
+	e->schedule = e->timezone = NULL;
 	struct cronexpr *x = cronexpr_parse(s, why, sizeof(why));
 	if (x) {
 		cronexpr_free(x);
 		e->schedule = xstrdup(s);
 		return;
 	}
-	char *copy = util_trim(xstrdup(s)), *sp = strrchr(copy, ' ');
+	char *buf = xstrdup(s), *copy = util_trim(buf), *sp = strrchr(copy, ' ');
 	struct tz *z = NULL;
 	if (sp) {
 		*sp = '\0';
@@ -318,14 +322,14 @@ static void set_cron(struct yml *y, struct config_cron *e, const yaml_node_t *v)
 		     s);
 	} else if (z) {
 		fail(y, line_of(v), "cron '%s': %s", s, fwhy);
-	} else if (x || strchr(sp + 1, '/')) {
+	} else if (x || (sp && strchr(sp + 1, '/'))) {
 		fail(y, line_of(v), "cron '%s': time zone: %s", s, zwhy);
 	} else {
 		fail(y, line_of(v), "cron '%s': %s", s, why);
 	}
 	cronexpr_free(x);
 	tz_free(z);
-	free(copy);
+	free(buf);
 }
 
 static void set_status(struct yml *y, struct config_cron *e, const yaml_node_t *v)
@@ -343,6 +347,8 @@ static void set_retry(struct yml *y, struct config_cron *e, const yaml_node_t *v
 {
 	long l;
 	const char *s = scalar(v);
+	free(e->retry);
+	e->retry = NULL;
 	if (s && is_plain(v) && !util_parse_long(s, 0, 1000, &l))
 		e->retry = xasprintf("%ld", l);
 	else if (s && is_plain(v) && (!strcasecmp(s, "true") || !strcasecmp(s, "false")))
@@ -596,12 +602,18 @@ int schedule_yml_parse_string(struct config *c, const char *text, size_t len, co
 		yaml_parser_delete(&parser);
 		return -1;
 	}
+	size_t before = c->ncrons;
 	yaml_node_t *root = yaml_document_get_root_node(&y.doc);
 	if (root)
 		read_root(&y, root);
 	yaml_document_delete(&y.doc);
 	yaml_parser_delete(&parser);
-	return y.failed ? -1 : 0;
+	if (!y.failed)
+		return 0;
+	/* all or nothing: the entries read before the error go too */
+	while (c->ncrons > before)
+		config_cron_fini(&c->crons[--c->ncrons]);
+	return -1;
 }
 
 int schedule_yml_load(struct config *c, const char *path, struct config_error *err)

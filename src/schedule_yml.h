@@ -15,7 +15,7 @@
 
 /* Reads the schedule at path (relative to the directory of c->path, the
  * configuration file, when not absolute) and appends its entries to
- * c->crons. 0, or -1 with err naming "file:line". */
+ * c->crons. 0, or -1 with err naming "file:line" and no entry added. */
 int schedule_yml_load(struct config *c, const char *path, struct config_error *err);
 
 /* The same from text; name is the file name used in messages and kept as

@@ -220,6 +220,25 @@ START_TEST(test_collision_with_a_cron_section)
 }
 END_TEST
 
+/* Found by fuzz_schedule: a repeated key leaked the first value, a cron
+ * with leading blanks freed a pointer into its copy, and a failed load kept
+ * the entries read before the error. */
+START_TEST(test_fuzz_regressions)
+{
+	struct config *c = load("a:\n  cron: \"*/5 * * * *\"\n  cron: \"  0 3 * * * UTC\"\n"
+				"  retry: 2\n  retry: false\n  class: A\n");
+	ck_assert_str_eq(find(c, "a")->schedule, "0 3 * * *");
+	ck_assert_str_eq(find(c, "a")->timezone, "UTC");
+	ck_assert_str_eq(find(c, "a")->retry, "false");
+	struct config_error err;
+	const char *bad = "b:\n  cron: '* * * * *'\n  class: B\nc:\n  cron: x\n  class: C\n";
+	ck_assert(schedule_yml_parse_string(c, bad, strlen(bad), "s.yml", &err));
+	ck_assert_str_eq(err.where, "s.yml:5");
+	ck_assert_uint_eq(c->ncrons, 1); /* all or nothing */
+	config_free(c);
+}
+END_TEST
+
 START_TEST(test_empty_file_has_no_entries)
 {
 	struct config *c = load("# everything commented out\n");
@@ -241,6 +260,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_errors_name_the_line);
 	tcase_add_test(tc, test_collision_with_a_cron_section);
 	tcase_add_test(tc, test_empty_file_has_no_entries);
+	tcase_add_test(tc, test_fuzz_regressions);
 	suite_add_tcase(s, tc);
 	return s;
 }
