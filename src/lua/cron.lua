@@ -66,7 +66,7 @@ local pushed, skipped, taken = 0, tonumber(ARGV[6]), 0
 local why = ''
 if publish > 0 then
   local st = redis.call('HGET', KEYS[7], 'status')
-  if not st then
+  if not st and redis.call('EXISTS', KEYS[7]) == 0 then
     why = 'deleted' -- in the tab: stopped until forq publishes it again
   elseif st == 'disabled' then
     why = 'disabled'
