@@ -5,7 +5,10 @@
  * the Redis side master_redis.c; master_int.h is what they share. */
 #include "master.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cpus.h"
 #include "cron.h"

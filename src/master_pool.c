@@ -4,9 +4,12 @@
  * decides respawn, backoff or giving up. */
 #include "master.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "daemon.h"

@@ -3,7 +3,9 @@
  * the registry at the end of a stop. */
 #include "master.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cron.h"
 #include "daemon.h"
