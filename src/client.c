@@ -66,7 +66,7 @@ static int client_connect(struct client *c)
 		fprintf(stderr, "forq: %s: %s\n", cerr.where, cerr.msg);
 		return 78;
 	}
-	if (rdsurl_parse(c->cfg->redis_url, &u, err, sizeof(err))) {
+	if (config_rdsurl(c->cfg, &u, err, sizeof(err))) {
 		fprintf(stderr, "forq: redis_url: %s\n", err);
 		return 78;
 	}
