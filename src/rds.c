@@ -145,6 +145,8 @@ static int rds_send(struct rds *r, const char *buf, size_t len, double deadline)
 	while (off < len) {
 		int want = 0;
 		ssize_t k = rds_conn_write(&r->c, buf + off, len - off, &want);
+		if (k < 0)
+			rds_conn_explain(&r->c);
 		if (k < 0 || (!k && rds_conn_wait(&r->c, want, deadline)))
 			return rds_broken(r, r->c.err);
 		off += (size_t)(k > 0 ? k : 0);
@@ -177,20 +179,22 @@ static redisReply *rds_recv(struct rds *r, double deadline)
 	}
 }
 
-static int rds_handshake(struct rds *r, const struct rdsurl *u, double deadline, char *err,
-			 size_t n)
+static int rds_handshake(struct rds *r, const struct rdsurl *u, const char *addr,
+			 double deadline, char *err, size_t n)
 {
 	char *buf;
 	size_t len;
 	int count = rds_handshake_format(u, &buf, &len), rc = 0;
-	if (count && rds_send(r, buf, len, deadline))
+	if (count && rds_send(r, buf, len, deadline)) {
+		snprintf(err, n, "redis at %s dropped the connection: %s", addr, r->ioerr);
 		rc = -1;
+	}
 	for (int i = 0; i < count && !rc; i++) {
 		redisReply *x = rds_recv(r, deadline);
 		if (!x || rds_handshake_check(u, i, x, err, n))
 			rc = -1;
 		if (!x)
-			snprintf(err, n, "redis handshake failed: %s", r->ioerr);
+			snprintf(err, n, "redis at %s dropped the connection: %s", addr, r->ioerr);
 		if (x)
 			freeReplyObject(x);
 	}
@@ -221,7 +225,7 @@ struct rds *rds_open(const struct rdsurl *u, double timeout, char *err, size_t n
 		snprintf(err, n, "cannot connect to redis at %s: %s", addr, r->c.err);
 		goto out_free;
 	}
-	if (rds_handshake(r, u, deadline, err, n))
+	if (rds_handshake(r, u, addr, deadline, err, n))
 		goto out_free;
 	return r;
 out_free:

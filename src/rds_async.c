@@ -135,6 +135,8 @@ static void ra_ready(struct rds_async *a)
 
 static void ra_append(struct rds_async *a, const char *buf, size_t len)
 {
+	if (!len)
+		return;
 	if (a->out_off == a->out_len)
 		a->out_off = a->out_len = 0;
 	if (a->out_len + len > a->out_cap) {
@@ -228,7 +230,8 @@ static int ra_flush(struct rds_async *a)
 		ssize_t k = rds_conn_write(&a->c, a->out + a->out_off, a->out_len - a->out_off,
 					   &a->write_want);
 		if (k < 0) {
-			ra_lost(a, LOG_WARN, a->c.err);
+			rds_conn_explain(&a->c);
+			ra_lost(a, a->state == RA_HANDSHAKE ? LOG_ERROR : LOG_WARN, a->c.err);
 			return -1;
 		}
 		if (!k)

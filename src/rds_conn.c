@@ -309,6 +309,17 @@ ssize_t rds_conn_write(struct rds_conn *c, const char *buf, size_t n, int *want)
 	return -1;
 }
 
+void rds_conn_explain(struct rds_conn *c)
+{
+	char keep[sizeof(c->err)], buf[64];
+	int want = 0;
+	if (!c->ssl)
+		return;
+	memcpy(keep, c->err, sizeof(keep));
+	if (rds_conn_read(c, buf, sizeof(buf), &want) >= 0 || !strstr(c->err, "alert"))
+		memcpy(c->err, keep, sizeof(keep));
+}
+
 int rds_conn_wait(struct rds_conn *c, int want, double deadline)
 {
 	struct pollfd p = {.fd = c->fd,

@@ -45,6 +45,11 @@ int rds_conn_progress(struct rds_conn *c, int *want);
  * error or end of stream, with c->err. */
 ssize_t rds_conn_read(struct rds_conn *c, char *buf, size_t n, int *want);
 ssize_t rds_conn_write(struct rds_conn *c, const char *buf, size_t n, int *want);
+/* After a failed write: a server that refuses our client certificate
+ * (TLS 1.3) sends its alert after the handshake and closes, and a write
+ * can fail first with a bare "Broken pipe". When the alert is there to
+ * read, c->err becomes what it says. */
+void rds_conn_explain(struct rds_conn *c);
 /* Blocks until want is ready or the monotonic deadline passes: 0 or -1. */
 int rds_conn_wait(struct rds_conn *c, int want, double deadline);
 /* Closes the socket and frees the TLS state without a close_notify, so a

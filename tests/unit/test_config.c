@@ -318,9 +318,8 @@ END_TEST
 
 START_TEST(test_redis_url_schemes)
 {
-	expect_error("[forq]\nredis_url = rediss://host:6380/0\n", 2, "rediss://");
-	expect_error("[forq]\nredis_url = http://host/\n", 2, "redis:// or unix://");
-	expect_error("[forq]\nredis_url = 127.0.0.1:6379\n", 2, "redis:// or unix://");
+	expect_error("[forq]\nredis_url = http://host/\n", 2, "rediss:// or unix://");
+	expect_error("[forq]\nredis_url = 127.0.0.1:6379\n", 2, "rediss:// or unix://");
 }
 END_TEST
 
