@@ -1110,7 +1110,10 @@ char *config_queues_string(const struct config *c)
 
 int config_rdsurl(const struct config *c, struct rdsurl *u, char *err, size_t n)
 {
-	if (rdsurl_parse(c->redis_url, u, err, n))
+	char why[512];
+	if (rdsurl_parse(c->redis_url, u, why, sizeof(why))) {
+		util_seterr(err, n, "redis_url: %s", why);
 		return -1;
+	}
 	return rdsurl_set_tls(u, c->tls_ca_file, c->tls_cert_file, c->tls_key_file, err, n);
 }

@@ -142,8 +142,8 @@ struct config_override {
 };
 
 struct rdsurl;
-/* redis_url parsed, with the tls_* files added: 0, or -1 with err (never
- * containing the password). */
+/* redis_url parsed, with the tls_* files added: 0, or -1 with err naming
+ * the key (never containing the password). */
 int config_rdsurl(const struct config *c, struct rdsurl *u, char *err, size_t n);
 
 /* A config holding every built-in default. Caller frees with config_free. */

@@ -29,7 +29,7 @@ static int check_config(const struct config *cfg)
 	struct rdsurl url;
 	if (config_rdsurl(cfg, &url, err, sizeof(err)) ||
 	    rds_tls_check(&url, err, sizeof(err))) {
-		fprintf(stderr, "forq: redis_url: %s\n", err);
+		fprintf(stderr, "forq: %s\n", err);
 		return CONFIG_EXIT_CONFIG;
 	}
 	struct plugin_set *set = plugin_set_load(cfg, err, sizeof(err));

@@ -267,7 +267,7 @@ static int master_prepare(struct master *m)
 	char err[512];
 	if (config_rdsurl(m->cfg, &m->url, err, sizeof(err)) ||
 	    rds_tls_check(&m->url, err, sizeof(err))) {
-		log_error("bad redis_url or tls settings", LF_STR("error", err));
+		log_error("bad redis settings", LF_STR("error", err));
 		return CONFIG_EXIT_CONFIG;
 	}
 	/* Before an app boots for seconds: a Ruby daemon needs a Ruby app. */

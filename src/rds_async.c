@@ -38,12 +38,12 @@ struct rds_async {
 	redisReader *reader;
 	int handshake_total; /* handshake commands sent */
 	int handshake_left;  /* their replies still to come */
-	char *out;          /* formatted commands not yet written */
+	char *out;           /* formatted commands not yet written */
 	size_t out_len, out_off, out_cap;
-	int write_want;     /* what the last write waited for; 0 if none */
+	int write_want; /* what the last write waited for; 0 if none */
 	struct rds_pending *head, *tail;
 	bool closing, down_logged;
-	bool *freed;        /* set when the struct is freed inside a callback */
+	bool *freed; /* set when the struct is freed inside a callback */
 	char last_err[300];
 	double backoff;
 	ev_io io_w;
@@ -108,8 +108,8 @@ static void ra_lost(struct rds_async *a, int level, const char *reason)
 	snprintf(why, sizeof(why), "%s", reason);
 	ra_teardown(a);
 	if (!a->closing && (!a->down_logged || strcmp(why, a->last_err))) {
-		log_at(level, "redis unavailable; reconnecting with backoff", LF_STR("conn", a->what),
-		       LF_STR("redis", a->addr), LF_STR("error", why));
+		log_at(level, "redis unavailable; reconnecting with backoff",
+		       LF_STR("conn", a->what), LF_STR("redis", a->addr), LF_STR("error", why));
 		a->down_logged = true;
 		memcpy(a->last_err, why, sizeof(why));
 	}
@@ -228,7 +228,7 @@ static int ra_flush(struct rds_async *a)
 	a->write_want = 0;
 	while (a->out_off < a->out_len) {
 		ssize_t k = rds_conn_write(&a->c, a->out + a->out_off, a->out_len - a->out_off,
-					   &a->write_want);
+		                           &a->write_want);
 		if (k < 0) {
 			rds_conn_explain(&a->c);
 			ra_lost(a, a->state == RA_HANDSHAKE ? LOG_ERROR : LOG_WARN, a->c.err);
@@ -262,7 +262,9 @@ static void ra_step(struct rds_async *a)
 	int want = 0, rwant = 0, rc;
 	if (a->state == RA_CONNECTING) {
 		if ((rc = rds_conn_progress(&a->c, &want)) < 0) {
-			ra_lost(a, LOG_ERROR, a->c.err);
+			/* a refused TLS handshake needs a human; a refused
+			 * connect is an outage like any other */
+			ra_lost(a, a->c.connecting ? LOG_WARN : LOG_ERROR, a->c.err);
 			return;
 		}
 		if (rc == 1) {
@@ -317,7 +319,7 @@ static void ra_connect(struct rds_async *a)
 }
 
 struct rds_async *rds_async_new(struct ev_loop *loop, const struct rdsurl *u, const char *what,
-				rds_state_cb on_state, void *priv)
+                                rds_state_cb on_state, void *priv)
 {
 	struct rds_async *a = xcalloc(1, sizeof(*a));
 	a->loop = loop;
@@ -388,7 +390,7 @@ bool rds_async_is_up(const struct rds_async *a)
 }
 
 int rds_async_call(struct rds_async *a, rds_cb cb, void *priv, int argc, const char **argv,
-		   const size_t *lens)
+                   const size_t *lens)
 {
 	char *cmd = NULL;
 	int len;
@@ -414,7 +416,7 @@ int rds_async_call(struct rds_async *a, rds_cb cb, void *priv, int argc, const c
 }
 
 int rds_async_eval(struct rds_async *a, rds_cb cb, void *priv, enum lua_script s, int nkeys,
-		   int argc, const char **argv, const size_t *lens)
+                   int argc, const char **argv, const size_t *lens)
 {
 	const char **av = xmalloc((size_t)(3 + argc) * sizeof(*av));
 	size_t *lv = xmalloc((size_t)(3 + argc) * sizeof(*lv));

@@ -57,18 +57,25 @@ static SSL_CTX *tls_context(const struct rdsurl *u, char *err, size_t n)
 	/* A write interrupted by WANT_* is retried from our buffer, which may
 	 * have moved or grown meanwhile. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	char what[600];
 	if (u->tls_ca_file[0] ? !SSL_CTX_load_verify_locations(ctx, u->tls_ca_file, NULL)
-			      : !SSL_CTX_set_default_verify_paths(ctx)) {
-		tls_error(err, n, u->tls_ca_file[0] ? "cannot load tls_ca_file"
-						    : "cannot load the system CA store",
-			  "unknown error");
+	                      : !SSL_CTX_set_default_verify_paths(ctx)) {
+		snprintf(what, sizeof(what), "cannot load %s%s",
+		         u->tls_ca_file[0] ? "tls_ca_file " : "the system CA store",
+		         u->tls_ca_file);
+		tls_error(err, n, what, "unknown error");
+		goto out_free;
+	}
+	if (u->tls_cert_file[0] && SSL_CTX_use_certificate_chain_file(ctx, u->tls_cert_file) != 1) {
+		snprintf(what, sizeof(what), "cannot load tls_cert_file %s", u->tls_cert_file);
+		tls_error(err, n, what, "unknown error");
 		goto out_free;
 	}
 	if (u->tls_cert_file[0] &&
-	    (SSL_CTX_use_certificate_chain_file(ctx, u->tls_cert_file) != 1 ||
-	     SSL_CTX_use_PrivateKey_file(ctx, u->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
+	    (SSL_CTX_use_PrivateKey_file(ctx, u->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
 	     SSL_CTX_check_private_key(ctx) != 1)) {
-		tls_error(err, n, "cannot load tls_cert_file/tls_key_file", "unknown error");
+		snprintf(what, sizeof(what), "cannot use tls_key_file %s", u->tls_key_file);
+		tls_error(err, n, what, "unknown error");
 		goto out_free;
 	}
 	return ctx;
@@ -101,7 +108,7 @@ static int tls_start(struct rds_conn *c, const struct rdsurl *u)
 		return -1;
 	}
 	if (is_ip ? !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), u->host)
-		  : !SSL_set1_host(c->ssl, u->host) || !SSL_set_tlsext_host_name(c->ssl, u->host)) {
+	          : !SSL_set1_host(c->ssl, u->host) || !SSL_set_tlsext_host_name(c->ssl, u->host)) {
 		tls_error(c->err, sizeof(c->err), "cannot set the TLS host name", "bad host");
 		return -1;
 	}
@@ -122,8 +129,7 @@ static void tcp_tune(int fd)
 }
 
 /* A non-blocking socket with connect(2) started: 0, or -1 with errno. */
-static int sock_connect(struct rds_conn *c, int family, const struct sockaddr *sa,
-			socklen_t len)
+static int sock_connect(struct rds_conn *c, int family, const struct sockaddr *sa, socklen_t len)
 {
 	c->fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
@@ -210,12 +216,12 @@ static void handshake_error(struct rds_conn *c, int rc)
 	int e = SSL_get_error(c->ssl, rc);
 	if (v != X509_V_OK) {
 		snprintf(c->err, sizeof(c->err),
-			 "TLS handshake failed: server certificate verification failed: %s",
-			 X509_verify_cert_error_string(v));
+		         "TLS handshake failed: server certificate verification failed: %s",
+		         X509_verify_cert_error_string(v));
 		ERR_clear_error();
 	} else if (e == SSL_ERROR_SYSCALL && !ERR_peek_error()) {
 		snprintf(c->err, sizeof(c->err), "TLS handshake failed: %s",
-			 rc == 0 || !errno ? "connection closed by the server" : strerror(errno));
+		         rc == 0 || !errno ? "connection closed by the server" : strerror(errno));
 	} else {
 		tls_error(c->err, sizeof(c->err), "TLS handshake failed", "unknown error");
 	}
@@ -284,7 +290,8 @@ ssize_t rds_conn_read(struct rds_conn *c, char *buf, size_t n, int *want)
 		*want = RDS_WANT_READ;
 		return 0;
 	}
-	snprintf(c->err, sizeof(c->err), "%s", k ? strerror(errno) : "connection closed by the server");
+	snprintf(c->err, sizeof(c->err), "%s",
+	         k ? strerror(errno) : "connection closed by the server");
 	return -1;
 }
 
@@ -323,8 +330,8 @@ void rds_conn_explain(struct rds_conn *c)
 int rds_conn_wait(struct rds_conn *c, int want, double deadline)
 {
 	struct pollfd p = {.fd = c->fd,
-			   .events = (short)((want & RDS_WANT_READ ? POLLIN : 0) |
-					     (want & RDS_WANT_WRITE ? POLLOUT : 0))};
+	                   .events = (short)((want & RDS_WANT_READ ? POLLIN : 0) |
+	                                     (want & RDS_WANT_WRITE ? POLLOUT : 0))};
 	for (;;) {
 		double left = deadline - util_now_mono();
 		int rc;
