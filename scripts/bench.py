@@ -15,7 +15,7 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
   tls         forq over rediss:// (TLS, client certificate) against redis:// on
               redis-servers started in the same run: jobs/s and CPU per job of
               forq and of redis-server, interleaved, medians of 3
-              (scripts/bench_tls.py; --tls-jobs N, default 30,000)
+              (scripts/bench_tls.py; --tls-jobs N, default 100,000)
   ruby        the Ruby plugin against Sidekiq 6.4.1 x2 on the same Ruby jobs:
               100,000 no-op Sidekiq::Workers and 20,000 no-op ActiveJobs
               (jobs/s, CPU s per 1000 jobs), PSS of 4 workers with
@@ -457,8 +457,8 @@ def main():
                     default=int(os.environ.get("FORQ_BENCH_RUBY_RUNS", 3)),
                     help="ruby: interleaved runs of each system (env FORQ_BENCH_RUBY_RUNS; "
                          "default 3)")
-    ap.add_argument("--tls-jobs", type=int, default=30_000,
-                    help="tls: NoopJobs per run (default 30,000)")
+    ap.add_argument("--tls-jobs", type=int, default=100_000,
+                    help="tls: NoopJobs per run (default 100,000)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     plug = os.path.join(build, "libforq_testplug.so")

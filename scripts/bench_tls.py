@@ -100,7 +100,7 @@ def one_run(build, tmp, rds, jobs, config):
     return rate, forq_cpu / jobs * 1e6, (cpu_of(rds.proc.pid) - srv0) / jobs * 1e6
 
 
-def run(build, tmp, rds, jobs=30_000):
+def run(build, tmp, rds, jobs=100_000):
     build = os.path.abspath(build)
     d = os.path.join(tmp, "tls")
     os.makedirs(d, exist_ok=True)
@@ -129,7 +129,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build-bench")
-    ap.add_argument("--jobs", type=int, default=30_000)
+    ap.add_argument("--jobs", type=int, default=100_000)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="forq-bench-") as tmp:
         rds = bench.Redis(tmp)
