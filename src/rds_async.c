@@ -206,7 +206,9 @@ static int ra_read(struct rds_async *a, int *want)
 		void *x = NULL;
 		ssize_t k = rds_conn_read(&a->c, buf, sizeof(buf), want);
 		if (k < 0) {
-			ra_lost(a, LOG_WARN, a->c.err);
+			/* during the handshake: most likely the server refusing
+			 * our TLS client certificate (its alert comes late) */
+			ra_lost(a, a->state == RA_HANDSHAKE ? LOG_ERROR : LOG_WARN, a->c.err);
 			return -1;
 		}
 		if (!k)
