@@ -12,6 +12,10 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
   cluster     three nodes, default lease settings: leader failover and cluster
               daemon takeover after TERM and after SIGKILL of the holder; cron
               firing delay after the tick (every-second entry, 30 s)
+  tls         forq over rediss:// (TLS, client certificate) against redis:// on
+              redis-servers started in the same run: jobs/s and CPU per job of
+              forq and of redis-server, interleaved, medians of 3
+              (scripts/bench_tls.py; --tls-jobs N, default 100,000)
   ruby        the Ruby plugin against Sidekiq 6.4.1 x2 on the same Ruby jobs:
               100,000 no-op Sidekiq::Workers and 20,000 no-op ActiveJobs
               (jobs/s, CPU s per 1000 jobs), PSS of 4 workers with
@@ -444,7 +448,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("sections", nargs="*",
                     default=["supervisor", "throughput", "latency", "recovery", "sidekiq",
-                             "cluster", "ruby"])
+                             "cluster", "tls", "ruby"])
     ap.add_argument("--ruby-jobs", type=int,
                     default=int(os.environ.get("FORQ_BENCH_RUBY_JOBS", 100_000)),
                     help="ruby: no-op Sidekiq::Worker jobs, ActiveJobs are a fifth "
@@ -453,6 +457,8 @@ def main():
                     default=int(os.environ.get("FORQ_BENCH_RUBY_RUNS", 3)),
                     help="ruby: interleaved runs of each system (env FORQ_BENCH_RUBY_RUNS; "
                          "default 3)")
+    ap.add_argument("--tls-jobs", type=int, default=100_000,
+                    help="tls: NoopJobs per run (default 100,000)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     plug = os.path.join(build, "libforq_testplug.so")
@@ -480,6 +486,10 @@ def main():
                     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
                     import bench_sidekiq
                     bench_sidekiq.run(build, tmp, rds)
+                elif section == "tls":
+                    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+                    import bench_tls
+                    bench_tls.run(build, tmp, rds, jobs=a.tls_jobs)
                 elif section == "ruby":
                     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                     "bench_ruby"))

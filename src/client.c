@@ -69,10 +69,13 @@ static int client_connect(struct client *c)
 		return 78;
 	}
 	keys_set_namespace(c->cfg->namespace);
-	if (rdsurl_parse(c->cfg->redis_url, &u, err, sizeof(err))) {
-		fprintf(stderr, "forq: redis_url: %s\n", err);
+	if (config_rdsurl(c->cfg, &u, err, sizeof(err))) {
+		fprintf(stderr, "forq: %s\n", err);
 		return 78;
 	}
+	/* A TLS write to a server that hung up must fail with EPIPE (and be
+	 * reported), not kill the command silently. */
+	signal(SIGPIPE, SIG_IGN);
 	if (!(c->r = rds_open(&u, CLIENT_TIMEOUT, err, sizeof(err)))) {
 		fprintf(stderr, "forq: %s\n", err);
 		return 1;

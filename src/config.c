@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "keys.h"
+#include "rdsurl.h"
 #include "util.h"
 #include "config_int.h"
 
@@ -105,13 +106,8 @@ static int set_log_format(struct config *c, const struct option_def *d, const ch
 static int set_redis_url(struct config *c, const struct option_def *d, const char *v, char *err,
 			 size_t n)
 {
-	if (!strncmp(v, "rediss://", 9)) {
-		util_seterr(err, n, "redis_url: rediss:// (TLS) is not supported by this build; "
-			       "use a local TLS proxy such as stunnel and redis://");
-		return -1;
-	}
-	if (strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7)) {
-		util_seterr(err, n, "redis_url must start with redis:// or unix://");
+	if (strncmp(v, "redis://", 8) && strncmp(v, "rediss://", 9) && strncmp(v, "unix://", 7)) {
+		util_seterr(err, n, "redis_url must start with redis://, rediss:// or unix://");
 		return -1;
 	}
 	return set_string(c, d, v, err, n);
@@ -277,6 +273,9 @@ static int set_rss_kind(struct config *c, const struct option_def *d, const char
 /* The [forq] section. Defaults are DESIGN.md section 8. */
 static const struct option_def option_table[] = {
 	{"redis_url", set_redis_url, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379/0"},
+	{"tls_ca_file", set_string, OFF(tls_ca_file), 0, 0, ""},
+	{"tls_cert_file", set_string, OFF(tls_cert_file), 0, 0, ""},
+	{"tls_key_file", set_string, OFF(tls_key_file), 0, 0, ""},
 	{"processes", set_processes, OFF(processes), 1, CONFIG_PROCESSES_MAX, "1"},
 	{"prefork", set_bool, OFF(prefork), 0, 0, "false"},
 	{"sidekiq_metrics", set_bool, OFF(sidekiq_metrics), 0, 0, "true"},
@@ -333,6 +332,9 @@ void config_free(struct config *c)
 		return;
 	free(c->path);
 	free(c->redis_url);
+	free(c->tls_ca_file);
+	free(c->tls_cert_file);
+	free(c->tls_key_file);
 	free_queues(c);
 	free(c->tag);
 	free_plugins(c);
@@ -724,4 +726,14 @@ char *config_queues_string(const struct config *c)
 		s = t;
 	}
 	return s;
+}
+
+int config_rdsurl(const struct config *c, struct rdsurl *u, char *err, size_t n)
+{
+	char why[512];
+	if (rdsurl_parse(c->redis_url, u, why, sizeof(why))) {
+		util_seterr(err, n, "redis_url: %s", why);
+		return -1;
+	}
+	return rdsurl_set_tls(u, c->tls_ca_file, c->tls_cert_file, c->tls_key_file, err, n);
 }

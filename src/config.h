@@ -102,6 +102,10 @@ enum config_rss_kind { CONFIG_RSS, CONFIG_PSS };
 struct config {
 	char *path; /* file it was read from, NULL when none */
 	char *redis_url;
+	/* TLS for rediss://: "" = the system CA store / no client certificate */
+	char *tls_ca_file;
+	char *tls_cert_file;
+	char *tls_key_file;
 	int processes;       /* resolved worker count (>= 1) */
 	bool processes_auto; /* "auto": count usable CPUs at start and on HUP */
 	bool prefork;
@@ -155,6 +159,11 @@ struct config_override {
 	const char *value;  /* borrowed */
 	const char *origin; /* "FORQ_PROCESSES", "--processes", ... */
 };
+
+struct rdsurl;
+/* redis_url parsed, with the tls_* files added: 0, or -1 with err naming
+ * the key (never containing the password). */
+int config_rdsurl(const struct config *c, struct rdsurl *u, char *err, size_t n);
 
 /* A config holding every built-in default. Caller frees with config_free. */
 struct config *config_new(void);

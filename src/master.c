@@ -277,8 +277,9 @@ static void master_watch_signals(struct master *m)
 static int master_prepare(struct master *m)
 {
 	char err[512];
-	if (rdsurl_parse(m->cfg->redis_url, &m->url, err, sizeof(err))) {
-		log_error("bad redis URL", LF_STR("error", err));
+	if (config_rdsurl(m->cfg, &m->url, err, sizeof(err)) ||
+	    rds_tls_check(&m->url, err, sizeof(err))) {
+		log_error("bad redis settings", LF_STR("error", err));
 		return CONFIG_EXIT_CONFIG;
 	}
 	/* Before an app boots for seconds: a Ruby daemon needs a Ruby app. */
