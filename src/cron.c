@@ -219,10 +219,11 @@ static void cron_round_done(struct cron *c)
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct cron_entry *e = &c->entries[i];
-		if (e->next >= 0 && (double)e->next < wake)
-			wake = (double)e->next;
-		if (!e->wm_known && c->now + 1 < wake)
-			wake = c->now + 1; /* Redis failed us: try again in a second */
+		/* Redis failed us (or refused the script): try again in a
+		 * second, not at a tick already due, which would spin. */
+		double at = !e->wm_known ? c->now + 1 : e->next >= 0 ? (double)e->next : INFINITY;
+		if (at < wake)
+			wake = at;
 	}
 	/* wake is in Redis time; our clock plus offset estimates it */
 	cron_sleep(c, wake - (util_now_wall() + c->offset) + CRON_WAKE_LATE);
