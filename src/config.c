@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cronexpr.h"
+#include "hostport.h"
 #include "job.h"
 #include "tz.h"
 #include "util.h"
@@ -113,6 +114,20 @@ static int set_redis_url(struct config *c, const struct option_def *d, const cha
 	}
 	if (strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7)) {
 		util_seterr(err, n, "redis_url must start with redis:// or unix://");
+		return -1;
+	}
+	return set_string(c, d, v, err, n);
+}
+
+/* http_listen: checked here so a bad address names its file and line. */
+static int set_http_listen(struct config *c, const struct option_def *d, const char *v,
+			   char *err, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[256];
+	if (*v && hostport_parse(v, &ss, &len, why, sizeof(why))) {
+		util_seterr(err, n, "http_listen: %s", why);
 		return -1;
 	}
 	return set_string(c, d, v, err, n);
@@ -252,6 +267,7 @@ static const struct option_def option_table[] = {
 	{"daemon_ttl", set_seconds, OFF(daemon_ttl), 1, 3600, "30"},
 	{"daemon_renew", set_seconds, OFF(daemon_renew), 0.1, 3600, "10"},
 	{"daemon_acquire", set_seconds, OFF(daemon_acquire), 0.1, 3600, "5"},
+	{"http_listen", set_http_listen, OFF(http_listen), 0, 0, ""},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)
@@ -657,6 +673,7 @@ void config_free(struct config *c)
 	free(c->user);
 	free(c->environment);
 	free(c->pidfile);
+	free(c->http_listen);
 	for (size_t i = 0; i < c->njobs; i++) {
 		free(c->jobs[i].name);
 		config_free_argv(c->jobs[i].argv);

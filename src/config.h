@@ -107,6 +107,7 @@ struct config {
 	double daemon_ttl;      /* seconds a cluster daemon's lease lasts unrenewed */
 	double daemon_renew;    /* seconds between a holder's renewals */
 	double daemon_acquire;  /* seconds between attempts to take a free daemon */
+	char *http_listen;      /* ADDRESS:PORT of /metrics, /healthz, /readyz; NULL = off */
 	struct config_job *jobs;
 	size_t njobs;
 	struct config_cron *crons;

@@ -80,6 +80,7 @@ static void master_reload(struct master *m)
 	m->cfg = nc;
 	registry_reconfigure(m->reg, nc);
 	daemon_set_reconfigure(m->daemons, nc);
+	master_http_reconfigure(m);
 	if (m->state != M_RUNNING) {
 		m->target = nc->processes;
 		return;
@@ -282,6 +283,7 @@ static void master_free(struct master *m)
 	 * those belong to the modules below, which must still exist. Calls
 	 * they make from there fail at once. */
 	rds_async_free(m->rds);
+	master_http_free(m);
 	leader_free(m->leader);
 	cron_free(m->cron);
 	unique_free(m->uniq);
@@ -333,7 +335,7 @@ int master_run(struct config *cfg, const struct cli *cli)
 	ev_set_userdata(m->loop, m);
 	master_init_slots(m);
 	master_watch_signals(m);
-	if ((rc = master_start_redis(m)))
+	if ((rc = master_start_redis(m)) || (rc = master_http_start(m)))
 		goto out;
 	for (int i = 0; i < m->target && m->state == M_RUNNING; i++)
 		master_spawn(m, &m->slots[i], false);

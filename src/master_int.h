@@ -23,6 +23,9 @@
 enum master_state { M_RUNNING, M_QUIET, M_STOPPING };
 enum child_state { C_STARTING, C_READY, C_RETIRING };
 
+/* Why a worker was replaced, counted for /metrics. */
+enum restart_cause { RESTART_CRASH, RESTART_ROLLING, RESTART_MAX_RSS, RESTART_MAX_JOBS, RESTART_CAUSES };
+
 struct master;
 
 struct child {
@@ -84,9 +87,12 @@ struct master {
 	struct cron *cron;
 	struct daemon_set *daemons;
 	struct unique *uniq; /* renews the unique-job leases of busy workers */
+	struct metrics *metrics; /* job counters, Redis gauges (master_http.c) */
+	struct http *http;       /* the http_listen endpoint, NULL when off */
 	ev_timer beat_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
+	unsigned long long restarts[RESTART_CAUSES]; /* by cause */
 };
 
 const char *master_state_name(const struct master *m);
@@ -109,5 +115,10 @@ int master_start_redis(struct master *m);
 void master_stop(struct master *m, int signum);
 void master_quiet(struct master *m, int signum);
 void master_dump(struct master *m);
+/* master_http.c: the HTTP endpoint and what /metrics reads. */
+int master_http_start(struct master *m);
+void master_http_reconfigure(struct master *m);
+void master_http_forget_in_child(struct master *m);
+void master_http_free(struct master *m);
 
 #endif
