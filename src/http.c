@@ -25,6 +25,7 @@ struct http {
 	int conn_fds[HTTP_CONN_LIMIT]; /* -1 = free; for http_forget_in_child */
 	char last_error[256];
 	bool started;
+	bool closed; /* a connection closed during this MHD_run */
 };
 
 static void http_on_log(void *cls, const char *fmt, va_list ap)
@@ -50,8 +51,10 @@ static void http_on_conn(void *cls, struct MHD_Connection *conn, void **sctx,
 				*sctx = &h->conn_fds[i];
 				break;
 			}
-	} else if (*sctx) {
-		*(int *)*sctx = -1;
+	} else {
+		h->closed = true;
+		if (*sctx)
+			*(int *)*sctx = -1;
 		*sctx = NULL;
 	}
 }
@@ -101,11 +104,17 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
 	return http_respond(conn, &r);
 }
 
-/* MHD_run does everything ready now; then the next deadline it needs. */
+/* MHD_run does everything ready now; then the next deadline it needs.
+ * At its connection limit MHD takes the listening socket out of its epoll
+ * set and puts it back only at the start of a later run, which nothing
+ * would wake us for: after a close, one more run. */
 static void http_run(struct http *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms;
-	MHD_run(h->d);
+	do {
+		h->closed = false;
+		MHD_run(h->d);
+	} while (h->closed);
 	ev_timer_stop(h->loop, &h->timer_w);
 	if (MHD_get_timeout(h->d, &ms) == MHD_YES) {
 		ev_timer_set(&h->timer_w, (double)ms / 1000.0, 0.0);
