@@ -5,6 +5,9 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
               64 MiB plugin table (--prefork vs --no-prefork), idle RSS
   throughput  100,000 NoopJobs with --processes 2; exec handler jobs/s (/bin/true)
   latency     idle enqueue-to-start latency p50/p99 over 1,000 jobs
+  http        NoopJob throughput and CPU per job with http_listen on and
+              /metrics scraped every second vs off, alternating rounds in one
+              run (--http-jobs N jobs per round, --http-rounds R rounds each)
   recovery    SIGKILL of a busy worker -> its job out of the dead lane (20 kills);
               SIGKILL of a whole node -> another node has its job (defaults: 30 s/10 s)
   sidekiq     Sidekiq 6.4.1 x2, plain and with reliable fetch, against forq,
@@ -272,6 +275,82 @@ def bench_throughput(build, tmp, rds):
           f"{statistics.median(rates):,.0f} jobs/s")
 
 
+def cpu_seconds(pids):
+    """utime + stime of the given live processes, in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def drain_http(build, rds, tmp, count, scraped):
+    """One NoopJob drain; with scraped, http_listen is on and a client GETs
+    /metrics every second meanwhile. (jobs/s, master+workers CPU s per job,
+    scrapes)."""
+    import threading
+    import urllib.request
+    noop = os.path.join(build, "plugins", "libforq_noop.so")
+    port = free_port()
+    cfg = f"[forq]\nhttp_listen = 127.0.0.1:{port}\n" if scraped else None
+    r = rds.r
+    f = Forq(build, ["-P", "2", "--log-level", "warn", "--prefork", "-r", noop],
+             {"REDIS_URL": rds.url}, tmp, config=cfg)
+    stop, scrapes = threading.Event(), []
+
+    def scraper():
+        while not stop.wait(1.0):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                scrapes.append(len(resp.read()))
+    try:
+        w = f.wait_idle(2)
+        pids = [f.pid] + [pid for pid, _ in w.values()]
+        enqueue_noop(r, count)
+        cpu0, t0 = cpu_seconds(pids), time.monotonic()
+        th = threading.Thread(target=scraper) if scraped else None
+        if th:
+            th.start()
+
+        def done():
+            if r.llen("queue:default"):
+                return False
+            return all(r.llen(k) == 0 for k in r.scan_iter("forq:working:*"))
+        wait_for(done, 600, "queue drained")
+        took, cpu = time.monotonic() - t0, cpu_seconds(pids) - cpu0
+        stop.set()
+        if th:
+            th.join()
+        wait_for(lambda: int(r.get("stat:processed") or 0) >= count, 30, "stat:processed")
+        if int(r.get("stat:processed")) != count or r.zcard("retry") or r.zcard("dead"):
+            raise RuntimeError("forq did not run every job exactly once")
+    finally:
+        stop.set()
+        f.stop()
+        r.flushall()
+    return count / took, cpu / count, len(scrapes)
+
+
+def bench_http(build, tmp, rds, jobs, rounds):
+    on, off, scrapes = [], [], 0
+    for i in range(2 * rounds):
+        scraped = i % 4 in (1, 2)  # off, on, on, off, off, on...: drift cancels out
+        rate, cpu, n = drain_http(build, rds, tmp, jobs, scraped)
+        (on if scraped else off).append((rate, cpu))
+        scrapes += n
+    med = lambda xs, k: statistics.median(x[k] for x in xs)
+    print(f"NoopJob throughput, {jobs:,} jobs x {rounds} rounds each, --processes 2, "
+          f"alternating: http_listen off median {med(off, 0):,.0f} jobs/s "
+          f"({med(off, 1) * 1e6:.1f} us CPU/job), on + /metrics every 1 s "
+          f"({scrapes} scrapes) median {med(on, 0):,.0f} jobs/s "
+          f"({med(on, 1) * 1e6:.1f} us CPU/job): on/off {med(on, 0) / med(off, 0):.3f}")
+    print("  rounds off: " + ", ".join(f"{x:,.0f}" for x, _ in off) +
+          "; on: " + ", ".join(f"{x:,.0f}" for x, _ in on))
+
+
 def bench_latency(build, plug, tmp, rds):
     path = os.path.join(tmp, "latency")
     f = Forq(build, ["-P", "2", "--prefork", "-r", plug, "--log-level", "warn"],
@@ -443,7 +522,7 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("sections", nargs="*",
-                    default=["supervisor", "throughput", "latency", "recovery", "sidekiq",
+                    default=["supervisor", "throughput", "http", "latency", "recovery", "sidekiq",
                              "cluster", "ruby"])
     ap.add_argument("--ruby-jobs", type=int,
                     default=int(os.environ.get("FORQ_BENCH_RUBY_JOBS", 100_000)),
@@ -453,6 +532,10 @@ def main():
                     default=int(os.environ.get("FORQ_BENCH_RUBY_RUNS", 3)),
                     help="ruby: interleaved runs of each system (env FORQ_BENCH_RUBY_RUNS; "
                          "default 3)")
+    ap.add_argument("--http-jobs", type=int, default=50_000,
+                    help="http: NoopJobs per round (default 50,000)")
+    ap.add_argument("--http-rounds", type=int, default=3,
+                    help="http: rounds with the endpoint on, and as many off (default 3)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     plug = os.path.join(build, "libforq_testplug.so")
@@ -469,6 +552,8 @@ def main():
                     bench_throughput(build, tmp, rds)
                 elif section == "latency":
                     bench_latency(build, plug, tmp, rds)
+                elif section == "http":
+                    bench_http(build, tmp, rds, a.http_jobs, a.http_rounds)
                 elif section == "recovery":
                     bench_local_requeue(build, tmp, rds)
                     bench_node_death(build, tmp, rds)

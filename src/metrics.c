@@ -339,8 +339,12 @@ void metrics_write_redis(struct metrics *mt, FILE *f, bool redis_up, double now)
 	metrics_family(f, "forq_redis_reconnects_total", "counter",
 		       "Connections the master made to Redis after its first.");
 	fprintf(f, "forq_redis_reconnects_total %llu\n", mt->connects ? mt->connects - 1 : 0);
+	/* A PING still unanswered counts as long as it has waited: a hung
+	 * Redis shows as a growing round trip, not as the last good one. */
+	double waited = mt->ping_sent > 0 ? util_now_mono() - mt->ping_sent : 0;
 	write_gauge(f, "forq_redis_rtt_seconds",
-		    "Round-trip time of the master's last PING to Redis.", mt->rtt);
+		    "Round-trip time of the master's last PING to Redis (or of the one "
+		    "still unanswered, when longer).", waited > mt->rtt ? waited : mt->rtt);
 	write_gauge(f, "forq_heartbeat_age_seconds",
 		    "Seconds since this node's last heartbeat reached Redis (-1: none yet).",
 		    mt->last_beat > 0 ? now - mt->last_beat : -1);
