@@ -303,9 +303,11 @@ def drain_http(build, rds, tmp, count, scraped):
     stop, scrapes = threading.Event(), []
 
     def scraper():
-        while not stop.wait(1.0):
+        while True:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
                 scrapes.append(len(resp.read()))
+            if stop.wait(1.0):
+                return
     try:
         w = f.wait_idle(2)
         pids = [f.pid] + [pid for pid, _ in w.values()]
@@ -349,6 +351,30 @@ def bench_http(build, tmp, rds, jobs, rounds):
           f"({med(on, 1) * 1e6:.1f} us CPU/job): on/off {med(on, 0) / med(off, 0):.3f}")
     print("  rounds off: " + ", ".join(f"{x:,.0f}" for x, _ in off) +
           "; on: " + ", ".join(f"{x:,.0f}" for x, _ in on))
+    scrape_cost(build, rds, tmp)
+
+
+def scrape_cost(build, rds, tmp, n=2000):
+    """The master's CPU per /metrics scrape, idle node, n scrapes in a row:
+    the steady cost of being scraped, free of the noise of a drain."""
+    import urllib.request
+    port = free_port()
+    f = Forq(build, ["-P", "2", "--log-level", "warn"], {"REDIS_URL": rds.url}, tmp,
+             config=f"[forq]\nhttp_listen = 127.0.0.1:{port}\n")
+    try:
+        f.wait_idle(2)
+        size = 0
+        cpu0, t0 = cpu_seconds([f.pid]), time.monotonic()
+        for _ in range(n):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                size = len(resp.read())
+        cpu, took = cpu_seconds([f.pid]) - cpu0, time.monotonic() - t0
+    finally:
+        f.stop()
+        r = rds.r
+        r.flushall()
+    print(f"  /metrics scrape: {cpu / n * 1e6:.0f} us of master CPU each ({size:,} bytes, "
+          f"{n} scrapes in {took:.2f} s, clock ticks of {1e3 / os.sysconf('SC_CLK_TCK'):.0f} ms)")
 
 
 def bench_latency(build, plug, tmp, rds):
@@ -532,8 +558,8 @@ def main():
                     default=int(os.environ.get("FORQ_BENCH_RUBY_RUNS", 3)),
                     help="ruby: interleaved runs of each system (env FORQ_BENCH_RUBY_RUNS; "
                          "default 3)")
-    ap.add_argument("--http-jobs", type=int, default=50_000,
-                    help="http: NoopJobs per round (default 50,000)")
+    ap.add_argument("--http-jobs", type=int, default=300_000,
+                    help="http: NoopJobs per round (default 300,000: a few seconds each)")
     ap.add_argument("--http-rounds", type=int, default=3,
                     help="http: rounds with the endpoint on, and as many off (default 3)")
     a = ap.parse_args()

@@ -2,6 +2,7 @@
  * file only drives it from libev and keeps the fds a child must close. */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <ev.h>
 #include <microhttpd.h>
 #include <stdarg.h>
@@ -152,7 +153,10 @@ struct http *http_new(struct ev_loop *loop, const char *addr, http_handler fn, v
 		h->conn_fds[i] = -1;
 	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
 			 (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-	h->d = MHD_start_daemon(flags, 0, NULL, NULL, http_on_request, h,
+	/* The port is in the address; MHD uses this one only in its messages. */
+	uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						       : ((struct sockaddr_in *)&ss)->sin_port);
+	h->d = MHD_start_daemon(flags, port, NULL, NULL, http_on_request, h,
 				MHD_OPTION_EXTERNAL_LOGGER, http_on_log, h,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,

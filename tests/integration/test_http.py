@@ -144,14 +144,37 @@ def test_metrics_count_jobs_by_class_and_queue_and_survive_worker_replacement(
     assert f.wait_exit(15) == 0
 
 
-def test_paths_methods_and_bad_address(forq, tmpdir_path):
+def test_paths_methods_reload_and_bad_address(forq, tmpdir_path, redis_server):
     port = free_port()
-    start(forq, port, processes=1)
+    f = start(forq, port, processes=1)
     assert get(port, "/nope")[0] == 404
     assert get(port, "/metrics", "POST")[0] == 405
     assert get(port, "/metrics", "HEAD")[0] == 200
     status, body, _ = get(port, "/healthz")
     assert status == 200 and body == "ok\n"
+    # HUP moves the endpoint (new address first), then turns it off.
+    port2 = free_port()
+    text = open(f.config_path).read()
+    with open(f.config_path, "w") as fh:
+        fh.write(text.replace(f":{port}", f":{port2}"))
+    f.signal(signal.SIGHUP)
+    wait_until(lambda: _status(port2, "/healthz") == 200, 10, what="moved endpoint")
+    assert _status(port, "/healthz") is None
+    with open(f.config_path, "w") as fh:
+        fh.write(text.replace(f"http_listen = 127.0.0.1:{port}\n", ""))
+    f.signal(signal.SIGHUP)
+    wait_until(lambda: _status(port2, "/healthz") is None, 10, what="endpoint off")
+    # A port already taken at start: exit 1, naming it.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        cfg = os.path.join(tmpdir_path, "taken.ini")
+        with open(cfg, "w") as fh:
+            fh.write(f"[forq]\nprocesses = 1\nhttp_listen = 127.0.0.1:{busy}\n")
+        res = subprocess.run([FORQ, "-C", cfg], capture_output=True, text=True, timeout=30,
+                             env=dict(os.environ, REDIS_URL=redis_server))
+    assert res.returncode == 1 and f"cannot listen on 127.0.0.1:{busy}" in res.stdout + res.stderr
     path = os.path.join(tmpdir_path, "bad.ini")
     with open(path, "w") as fh:
         fh.write("[forq]\n\nhttp_listen = localhost:9292\n")
