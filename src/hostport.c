@@ -8,7 +8,7 @@
 #include "util.h"
 
 int hostport_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
-		   size_t errlen)
+                   size_t errlen)
 {
 	char host[64];
 	const char *colon;
@@ -47,7 +47,8 @@ int hostport_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len, c
 	}
 out_bad:
 	util_seterr(err, errlen,
-		    "'%s' is not ADDRESS:PORT with a numeric IPv4 address or [IPv6] and a port "
-		    "from 1 to 65535", s);
+	            "'%s' is not ADDRESS:PORT with a numeric IPv4 address or [IPv6] and a port "
+	            "from 1 to 65535",
+	            s);
 	return -1;
 }

@@ -9,6 +9,6 @@
 
 /* Fills *ss and *len; 0, or -1 with a message in err. */
 int hostport_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len, char *err,
-		   size_t errlen);
+                   size_t errlen);
 
 #endif

@@ -40,12 +40,12 @@ static void http_on_log(void *cls, const char *fmt, va_list ap)
 }
 
 static void http_on_conn(void *cls, struct MHD_Connection *conn, void **sctx,
-			 enum MHD_ConnectionNotificationCode code)
+                         enum MHD_ConnectionNotificationCode code)
 {
 	struct http *h = cls;
 	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
 		const union MHD_ConnectionInfo *ci =
-			MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
 		for (size_t i = 0; ci && i < ARRAY_SIZE(h->conn_fds); i++)
 			if (h->conn_fds[i] < 0) {
 				h->conn_fds[i] = ci->connect_fd;
@@ -63,8 +63,8 @@ static void http_on_conn(void *cls, struct MHD_Connection *conn, void **sctx,
 static enum MHD_Result http_respond(struct MHD_Connection *conn, struct http_reply *r)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
-		r->len, r->body ? r->body : (void *)"", r->body ? MHD_RESPMEM_MUST_FREE
-								 : MHD_RESPMEM_PERSISTENT);
+	    r->len, r->body ? r->body : (void *)"",
+	    r->body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		free(r->body);
 		return MHD_NO;
@@ -82,8 +82,8 @@ static enum MHD_Result http_respond(struct MHD_Connection *conn, struct http_rep
 /* MHD calls this once the headers are in (and again per body chunk, which
  * GET has none of); we answer at the first call. */
 static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				       const char *method, const char *version,
-				       const char *upload, size_t *upload_size, void **req_ctx)
+                                       const char *method, const char *version, const char *upload,
+                                       size_t *upload_size, void **req_ctx)
 {
 	struct http *h = cls;
 	struct http_reply r = {404, "text/plain; charset=utf-8", NULL, 0};
@@ -138,7 +138,7 @@ static void http_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 struct http *http_new(struct ev_loop *loop, const char *addr, http_handler fn, void *priv,
-		      char *err, size_t errlen)
+                      char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -151,23 +151,21 @@ struct http *http_new(struct ev_loop *loop, const char *addr, http_handler fn, v
 	h->addr = xstrdup(addr);
 	for (size_t i = 0; i < ARRAY_SIZE(h->conn_fds); i++)
 		h->conn_fds[i] = -1;
-	unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_EPOLL |
-			 (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	unsigned flags =
+	    MHD_USE_ERROR_LOG | MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	/* The port is in the address; MHD uses this one only in its messages. */
 	uint16_t port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						       : ((struct sockaddr_in *)&ss)->sin_port);
-	h->d = MHD_start_daemon(flags, port, NULL, NULL, http_on_request, h,
-				MHD_OPTION_EXTERNAL_LOGGER, http_on_log, h,
-				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONN_LIMIT,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT,
-				MHD_OPTION_NOTIFY_CONNECTION, http_on_conn, h,
-				MHD_OPTION_END);
+	                                               : ((struct sockaddr_in *)&ss)->sin_port);
+	h->d = MHD_start_daemon(
+	    flags, port, NULL, NULL, http_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, http_on_log, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)HTTP_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_CONN_TIMEOUT,
+	    MHD_OPTION_NOTIFY_CONNECTION, http_on_conn, h, MHD_OPTION_END);
 	const union MHD_DaemonInfo *di =
-		h->d ? MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+	    h->d ? MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
 	if (!di) {
 		util_seterr(err, errlen, "cannot listen on %s: %s", addr,
-			    h->last_error[0] ? h->last_error : "libmicrohttpd failed");
+		            h->last_error[0] ? h->last_error : "libmicrohttpd failed");
 		http_free(h);
 		return NULL;
 	}

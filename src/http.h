@@ -27,7 +27,7 @@ typedef void (*http_handler)(void *priv, const char *path, struct http_reply *ou
 
 /* Listens on addr ("127.0.0.1:9292", "[::1]:9292"). NULL with err. */
 struct http *http_new(struct ev_loop *loop, const char *addr, http_handler fn, void *priv,
-		      char *err, size_t errlen);
+                      char *err, size_t errlen);
 /* Closes the listener and every connection. NULL is fine. */
 void http_free(struct http *h);
 /* In a forked child: closes this process's copies of the listening socket,

@@ -11,7 +11,7 @@
 #include "util.h"
 
 const double jobstats_bounds[JOBSTATS_BUCKETS - 1] = {
-	0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
 };
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
@@ -20,7 +20,7 @@ const double jobstats_bounds[JOBSTATS_BUCKETS - 1] = {
 struct jobstats_lane *jobstats_map(size_t n)
 {
 	void *p = mmap(NULL, n * sizeof(struct jobstats_lane), PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
@@ -44,14 +44,14 @@ static uint32_t pair_hash(const char *job_class, const char *queue)
 }
 
 static bool row_is(const struct jobstats_row *r, uint32_t hash, const char *job_class,
-		   const char *queue)
+                   const char *queue)
 {
 	return r->hash == hash && !strcmp(r->job_class, job_class) && !strcmp(r->queue, queue);
 }
 
 /* The worker's row for the pair: found, newly published, or the overflow. */
 static struct jobstats_row *lane_row(struct jobstats_lane *lane, const char *job_class,
-				     const char *queue)
+                                     const char *queue)
 {
 	struct jobstats_row *other = &lane->rows[JOBSTATS_ROWS];
 	uint32_t hash = pair_hash(job_class, queue);
@@ -86,7 +86,7 @@ static enum jobstats_outcome outcome_of(const char *what)
 }
 
 void jobstats_record(struct jobstats_lane *lane, const char *job_class, const char *queue,
-		     const char *what, double seconds)
+                     const char *what, double seconds)
 {
 	struct jobstats_row *r = lane_row(lane, job_class, queue);
 	enum jobstats_outcome outcome = outcome_of(what);
@@ -104,7 +104,7 @@ void jobstats_record(struct jobstats_lane *lane, const char *job_class, const ch
 /* ---- master side -------------------------------------------------------- */
 
 static struct jobstats_row *totals_row(struct jobstats_totals *t, const char *job_class,
-				       const char *queue)
+                                       const char *queue)
 {
 	uint32_t hash = pair_hash(job_class, queue);
 	for (size_t i = 0; i < t->n; i++)

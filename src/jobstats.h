@@ -15,7 +15,7 @@
 #define JOBSTATS_ROWS 32       /* (class, queue) pairs per lane, then the overflow row */
 #define JOBSTATS_CLASS_MAX 128 /* a longer class name counts in the overflow row */
 #define JOBSTATS_QUEUE_MAX 64
-#define JOBSTATS_BUCKETS 15    /* duration buckets, the last one +Inf */
+#define JOBSTATS_BUCKETS 15      /* duration buckets, the last one +Inf */
 #define JOBSTATS_TOTALS_MAX 1000 /* distinct pairs the master keeps before "(other)" */
 #define JOBSTATS_OTHER "(other)"
 
@@ -47,7 +47,7 @@ void jobstats_unmap(struct jobstats_lane *lanes, size_t n);
  * job_class and queue are copied into a new row the first time the pair
  * is seen. */
 void jobstats_record(struct jobstats_lane *lane, const char *job_class, const char *queue,
-		     const char *what, double seconds);
+                     const char *what, double seconds);
 
 /* Master side: a growable table of plain (not shared) rows. */
 struct jobstats_totals {

@@ -35,7 +35,7 @@ static long long rss_bytes(pid_t pid)
 static void write_workers(struct master *m, FILE *f)
 {
 	static const char *const causes[RESTART_CAUSES] = {"crash", "rolling", "max_rss",
-							   "max_jobs"};
+	                                                   "max_jobs"};
 	int by_state[SB_STOPPING + 1] = {0};
 	for (struct child *c = m->children; c; c = c->next) {
 		int32_t s = scoreboard_cell(&m->sb, c->cell)->state;
@@ -44,18 +44,18 @@ static void write_workers(struct master *m, FILE *f)
 	}
 	metrics_family(f, "forq_workers", "gauge", "Worker processes, by scoreboard state.");
 	for (int s = SB_BOOTING; s <= SB_STOPPING; s++)
-		fprintf(f, "forq_workers{state=\"%s\"} %d\n", scoreboard_state_name(s), by_state[s]);
+		fprintf(f, "forq_workers{state=\"%s\"} %d\n", scoreboard_state_name(s),
+		        by_state[s]);
 	metrics_family(f, "forq_workers_target", "gauge", "Workers the master keeps (processes).");
 	fprintf(f, "forq_workers_target %d\n", m->target);
-	metrics_family(f, "forq_worker_restarts_total", "counter",
-		       "Workers replaced, by cause.");
+	metrics_family(f, "forq_worker_restarts_total", "counter", "Workers replaced, by cause.");
 	for (int i = 0; i < RESTART_CAUSES; i++)
 		fprintf(f, "forq_worker_restarts_total{cause=\"%s\"} %llu\n", causes[i],
-			m->restarts[i]);
+		        m->restarts[i]);
 	metrics_family(f, "forq_worker_rss_bytes", "gauge", "Resident set size of each worker.");
 	for (struct child *c = m->children; c; c = c->next)
 		fprintf(f, "forq_worker_rss_bytes{worker=\"%d\",pid=\"%ld\"} %lld\n", c->slot,
-			(long)c->pid, rss_bytes(c->pid));
+		        (long)c->pid, rss_bytes(c->pid));
 	metrics_family(f, "forq_master_rss_bytes", "gauge", "Resident set size of the master.");
 	fprintf(f, "forq_master_rss_bytes %lld\n", rss_bytes(m->pid));
 }
@@ -73,13 +73,13 @@ static void write_cluster(struct master *m, FILE *f)
 	unsigned long long fired, skipped;
 	cron_counts(m->cron, &fired, &skipped);
 	metrics_family(f, "forq_cron_ticks_fired_total", "counter",
-		       "Cron ticks this node enqueued as leader.");
+	               "Cron ticks this node enqueued as leader.");
 	fprintf(f, "forq_cron_ticks_fired_total %llu\n", fired);
 	metrics_family(f, "forq_cron_ticks_skipped_total", "counter",
-		       "Cron ticks this node skipped as leader (catch_up, overlap).");
+	               "Cron ticks this node skipped as leader (catch_up, overlap).");
 	fprintf(f, "forq_cron_ticks_skipped_total %llu\n", skipped);
 	metrics_family(f, "forq_daemon_running", "gauge",
-		       "1 while the daemon's process runs on this node.");
+	               "1 while the daemon's process runs on this node.");
 	daemon_set_each(m->daemons, write_daemon, f);
 }
 
@@ -137,13 +137,15 @@ static void master_on_http(void *priv, const char *path, struct http_reply *out)
 	} else if (!strcmp(path, "/healthz")) {
 		bool ok = master_is_healthy(m);
 		out->status = ok ? 200 : 503;
-		out->body = xstrdup(ok ? "ok\n" : !rds_async_is_up(m->rds) ? "redis unreachable\n"
-									  : "heartbeat stale\n");
+		out->body = xstrdup(ok                         ? "ok\n"
+		                    : !rds_async_is_up(m->rds) ? "redis unreachable\n"
+		                                               : "heartbeat stale\n");
 	} else if (!strcmp(path, "/readyz")) {
 		bool ok = master_is_ready(m);
 		out->status = ok ? 200 : 503;
-		out->body = xstrdup(ok ? "ready\n" : m->state != M_RUNNING ? "not running\n"
-									   : "workers booting\n");
+		out->body = xstrdup(ok                      ? "ready\n"
+		                    : m->state != M_RUNNING ? "not running\n"
+		                                            : "workers booting\n");
 	} else {
 		out->status = 404;
 		out->body = xstrdup("not found\n");
@@ -153,8 +155,8 @@ static void master_on_http(void *priv, const char *path, struct http_reply *out)
 static int master_http_listen(struct master *m)
 {
 	char err[512];
-	struct http *h = http_new(m->loop, m->cfg->http_listen, master_on_http, m, err,
-				  sizeof(err));
+	struct http *h =
+	    http_new(m->loop, m->cfg->http_listen, master_on_http, m, err, sizeof(err));
 	if (!h) {
 		log_error("http endpoint not started", LF_STR("error", err));
 		return -1;

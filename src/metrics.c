@@ -32,8 +32,8 @@ struct metrics {
 	double rtt, ping_sent; /* seconds; ping_sent > 0 while a PING is out */
 	struct queue_gauge *queues;
 	size_t nqueues;
-	unsigned gen;     /* bumped when the queue list changes */
-	bool round_out;   /* a queue round is in flight */
+	unsigned gen;   /* bumped when the queue list changes */
+	bool round_out; /* a queue round is in flight */
 	ev_timer poll_w;
 };
 
@@ -261,7 +261,7 @@ void metrics_label(FILE *f, const char *v)
 }
 
 static void write_counter(FILE *f, const struct jobstats_totals *t, const char *name,
-			  const char *help, size_t field)
+                          const char *help, size_t field)
 {
 	metrics_family(f, name, "counter", help);
 	for (size_t i = 0; i < t->n; i++) {
@@ -270,8 +270,9 @@ static void write_counter(FILE *f, const struct jobstats_totals *t, const char *
 		metrics_label(f, r->job_class);
 		fputs(",queue=", f);
 		metrics_label(f, r->queue);
-		fprintf(f, "} %llu\n",
-			(unsigned long long)*(const uint64_t *)(const void *)((const char *)r + field));
+		fprintf(
+		    f, "} %llu\n",
+		    (unsigned long long)*(const uint64_t *)(const void *)((const char *)r + field));
 	}
 }
 
@@ -294,7 +295,7 @@ static void write_durations(FILE *f, const struct jobstats_totals *t)
 			metrics_label(f, t->rows[i].job_class);
 			if (k < JOBSTATS_BUCKETS - 1)
 				fprintf(f, ",le=\"%g\"} %llu\n", jobstats_bounds[k],
-					(unsigned long long)cum);
+				        (unsigned long long)cum);
 			else
 				fprintf(f, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 		}
@@ -315,14 +316,14 @@ void metrics_write_jobs(struct metrics *mt, FILE *f, const int *lanes, size_t nl
 		jobstats_add_lane(&t, &mt->lanes[lanes[i]]);
 	jobstats_sort(&t);
 	write_counter(f, &t, "forq_jobs_processed_total",
-		      "Job executions finished, successful or not (Sidekiq's processed).",
-		      offsetof(struct jobstats_row, processed));
+	              "Job executions finished, successful or not (Sidekiq's processed).",
+	              offsetof(struct jobstats_row, processed));
 	write_counter(f, &t, "forq_jobs_failed_total", "Job executions that failed.",
-		      offsetof(struct jobstats_row, failed));
+	              offsetof(struct jobstats_row, failed));
 	write_counter(f, &t, "forq_jobs_retried_total", "Failed jobs put in the retry set.",
-		      offsetof(struct jobstats_row, retried));
+	              offsetof(struct jobstats_row, retried));
 	write_counter(f, &t, "forq_jobs_dead_total", "Failed jobs put in the dead set.",
-		      offsetof(struct jobstats_row, dead));
+	              offsetof(struct jobstats_row, dead));
 	write_durations(f, &t);
 	jobstats_totals_free(&t);
 }
@@ -337,20 +338,21 @@ void metrics_write_redis(struct metrics *mt, FILE *f, bool redis_up, double now)
 {
 	write_gauge(f, "forq_redis_up", "1 while the master's Redis connection is up.", redis_up);
 	metrics_family(f, "forq_redis_reconnects_total", "counter",
-		       "Connections the master made to Redis after its first.");
+	               "Connections the master made to Redis after its first.");
 	fprintf(f, "forq_redis_reconnects_total %llu\n", mt->connects ? mt->connects - 1 : 0);
 	/* A PING still unanswered counts as long as it has waited: a hung
 	 * Redis shows as a growing round trip, not as the last good one. */
 	double waited = mt->ping_sent > 0 ? util_now_mono() - mt->ping_sent : 0;
 	write_gauge(f, "forq_redis_rtt_seconds",
-		    "Round-trip time of the master's last PING to Redis (or of the one "
-		    "still unanswered, when longer).", waited > mt->rtt ? waited : mt->rtt);
+	            "Round-trip time of the master's last PING to Redis (or of the one "
+	            "still unanswered, when longer).",
+	            waited > mt->rtt ? waited : mt->rtt);
 	write_gauge(f, "forq_heartbeat_age_seconds",
-		    "Seconds since this node's last heartbeat reached Redis (-1: none yet).",
-		    mt->last_beat > 0 ? now - mt->last_beat : -1);
+	            "Seconds since this node's last heartbeat reached Redis (-1: none yet).",
+	            mt->last_beat > 0 ? now - mt->last_beat : -1);
 	write_gauge(f, "forq_leader", "1 while this node holds the leader lease.", mt->leader);
 	write_gauge(f, "forq_leader_epoch", "Epoch of the last leader lease this node held.",
-		    (double)mt->epoch);
+	            (double)mt->epoch);
 	metrics_family(f, "forq_queue_size", "gauge", "Jobs waiting in the queue.");
 	for (size_t i = 0; i < mt->nqueues; i++) {
 		fputs("forq_queue_size{queue=", f);
@@ -358,7 +360,7 @@ void metrics_write_redis(struct metrics *mt, FILE *f, bool redis_up, double now)
 		fprintf(f, "} %lld\n", mt->queues[i].size);
 	}
 	metrics_family(f, "forq_queue_latency_seconds", "gauge",
-		       "Age of the oldest job waiting in the queue (Sidekiq's latency).");
+	               "Age of the oldest job waiting in the queue (Sidekiq's latency).");
 	for (size_t i = 0; i < mt->nqueues; i++) {
 		double old = mt->queues[i].oldest;
 		fputs("forq_queue_latency_seconds{queue=", f);

@@ -35,15 +35,16 @@ END_TEST
 START_TEST(test_rejected)
 {
 	static const char *const bad[] = {
-		"", "9292", ":9292", "localhost:9292", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0",
-		"127.0.0.1:65536", "127.0.0.1:92x", "::1:9292", "[::1]", "[::1]9292", "[127.0.0.1]:80",
-		"[::1:80", "1.2.3.4.5:80",
+	    "",           "9292",        ":9292",           "localhost:9292", "127.0.0.1",
+	    "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:92x",  "::1:9292",
+	    "[::1]",      "[::1]9292",   "[127.0.0.1]:80",  "[::1:80",        "1.2.3.4.5:80",
 	};
 	struct sockaddr_storage ss;
 	socklen_t len;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
-		ck_assert_msg(hostport_parse(bad[i], &ss, &len, err, sizeof(err)) == -1, "%s", bad[i]);
+		ck_assert_msg(hostport_parse(bad[i], &ss, &len, err, sizeof(err)) == -1, "%s",
+		              bad[i]);
 		ck_assert_msg(strstr(err, "ADDRESS:PORT"), "%s: %s", bad[i], err);
 	}
 }

@@ -10,7 +10,7 @@
 #include "jobstats.h"
 
 static const struct jobstats_row *find(const struct jobstats_totals *t, const char *c,
-				       const char *q)
+                                       const char *q)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (!strcmp(t->rows[i].job_class, c) && !strcmp(t->rows[i].queue, q))
