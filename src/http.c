@@ -89,11 +89,11 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
 	struct http_reply r = {404, "text/plain; charset=utf-8", NULL, 0};
 	(void)version;
 	(void)upload;
+	(void)req_ctx;
 	if (*upload_size) {
 		*upload_size = 0; /* a body we do not want: discarded */
 		return MHD_YES;
 	}
-	(void)req_ctx;
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
 		r.status = MHD_HTTP_METHOD_NOT_ALLOWED;
 		r.body = xstrdup("method not allowed\n");
