@@ -252,3 +252,17 @@ def test_slow_clients_do_not_stall_jobs_or_heartbeat(forq, redis_server):
     assert val(m, "forq_jobs_processed_total", **{"class": "TestJob", "queue": "default"}) == 50
     f.signal(signal.SIGTERM)
     assert f.wait_exit(15) == 0
+
+
+def test_cron_ticks_and_daemon_state(forq):
+    port = free_port()
+    extra = ('[cron "tick"]\nschedule = * * * * * *\nclass = TestJob\n'
+             '[daemon "sleeper"]\nexec = /bin/sleep 60\nscope = node\nstop_timeout = 2\n')
+    f = start(forq, port, processes=1, extra=extra)
+    m = wait_until(lambda: (m := scrape(port)) and
+                   val(m, "forq_cron_ticks_fired_total") >= 2 and
+                   val(m, "forq_daemon_running", daemon="sleeper") == 1 and m, 15,
+                   what="cron ticks fired and the daemon running")
+    assert val(m, "forq_cron_ticks_skipped_total") == 0
+    f.signal(signal.SIGTERM)
+    assert f.wait_exit(15) == 0
