@@ -167,6 +167,11 @@ struct forq_host {
 	size_t nscripts;
 	const char *redis_url;   /* the Redis forq uses (with its password) */
 	const char *environment; /* -e / environment, or NULL */
+	/* ---- appended later within API version 1: check FORQ_HOST_HAS ---- */
+	/* `namespace =`: every key is "<redis_namespace>:<key>", as the
+	 * redis-namespace gem writes them; NULL when none. (Not `namespace`:
+	 * a C++ keyword.) */
+	const char *redis_namespace;
 };
 
 /* true when the running forq's host table has `member` (older forq builds

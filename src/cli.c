@@ -42,7 +42,7 @@ void cli_usage(FILE *out)
 
 static void keep(struct cli *cli, char *s)
 {
-	cli->owned[cli->nowned++] = s; /* at most two: -q and -r */
+	cli->owned[cli->nowned++] = s; /* at most three: -q, -r, FORQ_MAXMEM_MB */
 }
 
 /* Adds an override, validating it against the config table right away. */
@@ -81,6 +81,21 @@ static int env_overrides(struct cli *cli, cli_getenv_fn env, char *err, size_t n
 	if ((v = env("FORQ_PROCESSES")) && *v && add(cli, "processes", v, "FORQ_PROCESSES", err, n))
 		return -1;
 	if ((v = env("FORQ_PREFORK")) && *v && add(cli, "prefork", v, "FORQ_PREFORK", err, n))
+		return -1;
+	/* Sidekiq Enterprise swarm's variable: megabytes per worker. */
+	if ((v = env("FORQ_MAXMEM_MB")) && *v) {
+		long n_mb;
+		if (util_parse_long(v, 0, 1L << 30, &n_mb)) {
+			util_seterr(err, n, "FORQ_MAXMEM_MB must be a whole number of megabytes, "
+				    "not '%s'", v);
+			return -1;
+		}
+		char *mb = xasprintf("%ldM", n_mb);
+		keep(cli, mb);
+		if (add(cli, "max_rss", mb, "FORQ_MAXMEM_MB", err, n))
+			return -1;
+	}
+	if ((v = env("FORQ_NAMESPACE")) && *v && add(cli, "namespace", v, "FORQ_NAMESPACE", err, n))
 		return -1;
 	provider = env("REDIS_PROVIDER");
 	if (provider && *provider) {

@@ -4,6 +4,7 @@
 #include "client.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +33,21 @@ static void client_usage(FILE *out)
 	fputs("usage: forq push CLASS [ARGS_JSON] [-q QUEUE] [--in SECONDS|--at EPOCH]\n"
 	      "                 [--retry N|true|false] [--jid JID] [-C FILE]\n"
 	      "       forq status [-C FILE]\n"
-	      "       forq health [-C FILE] [--pid PID] [--max-age SECONDS]\n",
+	      "       forq health [-C FILE] [--pid PID] [--max-age SECONDS]\n"
+	      "       forq reopen-logs [-C FILE] [--pid PID]\n",
 	      out);
 }
 
 bool client_is_command(int argc, char **argv)
 {
 	return argc > 1 && (!strcmp(argv[1], "push") || !strcmp(argv[1], "status") ||
-			    !strcmp(argv[1], "health"));
+			    !strcmp(argv[1], "health") || !strcmp(argv[1], "reopen-logs"));
 }
 
 /* Redis URL as the master finds it: file, then REDIS_URL / REDIS_PROVIDER. */
 static int client_connect(struct client *c)
 {
-	struct config_override ov[1];
+	struct config_override ov[2];
 	struct config_error cerr;
 	struct rdsurl u;
 	char err[512];
@@ -60,10 +62,13 @@ static int client_connect(struct client *c)
 		url = getenv("REDIS_URL");
 	if (url && *url)
 		ov[nov++] = (struct config_override){"redis_url", url, origin};
+	if ((url = getenv("FORQ_NAMESPACE")) && *url)
+		ov[nov++] = (struct config_override){"namespace", url, "FORQ_NAMESPACE"};
 	if (!(c->cfg = config_load(c->config_path, ov, nov, &cerr))) {
 		fprintf(stderr, "forq: %s: %s\n", cerr.where, cerr.msg);
 		return 78;
 	}
+	keys_set_namespace(c->cfg->namespace);
 	if (rdsurl_parse(c->cfg->redis_url, &u, err, sizeof(err))) {
 		fprintf(stderr, "forq: redis_url: %s\n", err);
 		return 78;
@@ -294,9 +299,11 @@ static void status_nodes(struct client *c, double now)
 	printf("nodes: %zu\n", n);
 	for (size_t i = 0; i < n; i++) {
 		const char *id = rds_str(rds_elem(x, i), NULL);
-		char *info = client_hget(c, id, "info"), *busy = client_hget(c, id, "busy");
-		char *beat = client_hget(c, id, "beat"), *quiet = client_hget(c, id, "quiet");
-		char *conc = client_hget(c, id, "concurrency"), *tag = job_json_get_string(info, "tag");
+		char *pk = keys_process(id);
+		char *info = client_hget(c, pk, "info"), *busy = client_hget(c, pk, "busy");
+		char *beat = client_hget(c, pk, "beat"), *quiet = client_hget(c, pk, "quiet");
+		char *conc = client_hget(c, pk, "concurrency"), *tag = job_json_get_string(info, "tag");
+		free(pk);
 		if (!info)
 			printf("  %s  (expired: no heartbeat within 60 s)\n", id);
 		else
@@ -547,7 +554,8 @@ static int client_health(int argc, char **argv)
 		const char *id = rds_str(rds_elem(x, i), NULL);
 		if (strncmp(id, prefix, strlen(prefix)))
 			continue;
-		char *beat = client_hget(&c, id, "beat");
+		char *pk = keys_process(id), *beat = client_hget(&c, pk, "beat");
+		free(pk);
 		if (beat) {
 			matches++;
 			if (best < 0 || now - atof(beat) < best)
@@ -572,11 +580,73 @@ out_usage:
 	return 64;
 }
 
+/* ---- reopen-logs ---------------------------------------------------------- */
+
+/* Signals WINCH to the master named by --pid, the pid file or PID 1, after
+ * making sure that process is a forq master: a stale pid file must not
+ * signal whatever process has that pid now. */
+static int client_reopen_logs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"pid", required_argument, NULL, 'p'},
+		{"config", required_argument, NULL, 'C'},
+		{NULL, 0, NULL, 0},
+	};
+	struct client c = {0};
+	struct config_error cerr;
+	char path[64], title[64] = "";
+	long pid = 0;
+	int ch;
+
+	optind = 0;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "C:", opts, NULL)) != -1) {
+		if (ch == 'C')
+			c.config_path = optarg;
+		else if (ch != 'p' || util_parse_long(optarg, 1, 1L << 30, &pid))
+			goto out_usage;
+	}
+	if (optind < argc)
+		goto out_usage;
+	if (!c.config_path)
+		c.config_path = getenv("FORQ_CONFIG");
+	if (!(c.cfg = config_load(c.config_path, NULL, 0, &cerr))) {
+		fprintf(stderr, "forq: %s: %s\n", cerr.where, cerr.msg);
+		return 78;
+	}
+	pid = health_pid(&c, pid);
+	config_free(c.cfg);
+	if (!pid) {
+		fprintf(stderr, "forq: no master to signal: give --pid or set pidfile\n");
+		return 1;
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		title[fread(title, 1, sizeof(title) - 1, f)] = '\0';
+		fclose(f);
+	}
+	if (strncmp(title, "forq: master", 12)) {
+		fprintf(stderr, "forq: process %ld is not a forq master\n", pid);
+		return 1;
+	}
+	if (kill((pid_t)pid, SIGWINCH)) {
+		fprintf(stderr, "forq: cannot signal %ld: %s\n", pid, strerror(errno));
+		return 1;
+	}
+	return 0;
+out_usage:
+	client_usage(stderr);
+	return 64;
+}
+
 int client_main(int argc, char **argv)
 {
 	if (!strcmp(argv[1], "push"))
 		return client_push(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "status"))
 		return client_status(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "reopen-logs"))
+		return client_reopen_logs(argc - 1, argv + 1);
 	return client_health(argc - 1, argv + 1);
 }

@@ -1,5 +1,6 @@
 /* client: the commands that talk to Redis and exit: `forq push`, `forq
- * status`, `forq health` (DESIGN.md §2). */
+ * status`, `forq health` (DESIGN.md §2); and `forq reopen-logs`, which
+ * only signals the master. */
 #ifndef FORQ_CLIENT_H
 #define FORQ_CLIENT_H
 

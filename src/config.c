@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cronexpr.h"
 #include "hostport.h"
 #include "job.h"
+#include "keys.h"
 #include "tz.h"
 #include "util.h"
 
@@ -133,6 +135,18 @@ static int set_http_listen(struct config *c, const struct option_def *d, const c
 	return set_string(c, d, v, err, n);
 }
 
+/* As redis-namespace writes it: "<namespace>:<key>"; keys.h. */
+static int set_namespace(struct config *c, const struct option_def *d, const char *v, char *err,
+			 size_t n)
+{
+	if (*v && !keys_namespace_is_valid(v)) {
+		util_seterr(err, n, "namespace must be 1 to %d characters without white space",
+			    KEYS_NAMESPACE_MAX);
+		return -1;
+	}
+	return set_string(c, d, v, err, n);
+}
+
 /* Splits a list on commas and white space; calls fn for each item. */
 static int split_list(const char *v, int (*fn)(void *ctx, const char *item, char *err, size_t n),
 		      void *ctx, char *err, size_t n)
@@ -242,6 +256,40 @@ static int set_plugins(struct config *c, const struct option_def *d, const char 
 	return split_list(v, add_plugin, c, err, n);
 }
 
+/* max_rss, max_rss_kind, max_jobs: worker recycling (master_recycle.c). */
+static int set_size_kb(struct config *c, const struct option_def *d, const char *v, char *err,
+		       size_t n)
+{
+	if (util_parse_size_kb(v, (long)d->min, (long)d->max, FIELD(c, d, long))) {
+		util_seterr(err, n, "%s must be 0 or a size such as 300M or 2G, not '%s'", d->key, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_count(struct config *c, const struct option_def *d, const char *v, char *err,
+		     size_t n)
+{
+	if (util_parse_long(v, (long)d->min, (long)d->max, FIELD(c, d, long))) {
+		util_seterr(err, n, "%s must be a whole number from %g to %g, not '%s'", d->key,
+			    d->min, d->max, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_rss_kind(struct config *c, const struct option_def *d, const char *v, char *err,
+			size_t n)
+{
+	(void)d;
+	if (!strcasecmp(v, "rss") || !strcasecmp(v, "pss")) {
+		c->max_rss_kind = tolower((unsigned char)v[0]) == 'p' ? CONFIG_PSS : CONFIG_RSS;
+		return 0;
+	}
+	util_seterr(err, n, "max_rss_kind must be rss or pss, not '%s'", v);
+	return -1;
+}
+
 #define OFF(f) offsetof(struct config, f)
 
 /* The [forq] section. Defaults are DESIGN.md section 8. */
@@ -249,6 +297,7 @@ static const struct option_def option_table[] = {
 	{"redis_url", set_redis_url, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379/0"},
 	{"processes", set_processes, OFF(processes), 1, CONFIG_PROCESSES_MAX, "1"},
 	{"prefork", set_bool, OFF(prefork), 0, 0, "false"},
+	{"sidekiq_metrics", set_bool, OFF(sidekiq_metrics), 0, 0, "true"},
 	{"queues", set_queues, OFF(queues), 0, 0, "default"},
 	{"shutdown_timeout", set_seconds, OFF(shutdown_timeout), 0, 3600, "25"},
 	{"tag", set_string, OFF(tag), 0, 0, ""},
@@ -259,6 +308,10 @@ static const struct option_def option_table[] = {
 	{"log_level", set_log_level, OFF(log_level), 0, 0, "info"},
 	{"log_format", set_log_format, OFF(log_format), 0, 0, "text"},
 	{"pidfile", set_string, OFF(pidfile), 0, 0, ""},
+	{"max_rss", set_size_kb, OFF(max_rss_kb), 0, 1L << 40, "0"},
+	{"max_rss_kind", set_rss_kind, OFF(max_rss_kind), 0, 0, "rss"},
+	{"max_jobs", set_count, OFF(max_jobs), 0, 1e12, "0"},
+	{"log_file", set_string, OFF(log_file), 0, 0, ""},
 	{"node_dead_after", set_seconds, OFF(node_dead_after), 1, 3600, "30"},
 	{"sweep_interval", set_seconds, OFF(sweep_interval), 0.1, 3600, "10"},
 	{"leader_ttl", set_seconds, OFF(leader_ttl), 1, 3600, "30"},
@@ -268,6 +321,8 @@ static const struct option_def option_table[] = {
 	{"daemon_renew", set_seconds, OFF(daemon_renew), 0.1, 3600, "10"},
 	{"daemon_acquire", set_seconds, OFF(daemon_acquire), 0.1, 3600, "5"},
 	{"http_listen", set_http_listen, OFF(http_listen), 0, 0, ""},
+	{"namespace", set_namespace, OFF(namespace), 0, 0, ""},
+	{"sidekiq_config", set_string, OFF(sidekiq_config), 0, 0, ""},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)
@@ -674,6 +729,9 @@ void config_free(struct config *c)
 	free(c->environment);
 	free(c->pidfile);
 	free(c->http_listen);
+	free(c->log_file);
+	free(c->namespace);
+	free(c->sidekiq_config);
 	for (size_t i = 0; i < c->njobs; i++) {
 		free(c->jobs[i].name);
 		config_free_argv(c->jobs[i].argv);
@@ -1004,7 +1062,7 @@ int config_parse_string(struct config *c, const char *text, const char *name,
 	return -1;
 }
 
-static char *read_file(const char *path, struct config_error *err)
+char *config_read_file(const char *path, struct config_error *err)
 {
 	FILE *f = fopen(path, "r");
 	char *text = NULL;
@@ -1041,7 +1099,7 @@ out_err:
 
 int config_parse_file(struct config *c, const char *path, struct config_error *err)
 {
-	char *text = read_file(path, err);
+	char *text = config_read_file(path, err);
 	if (!text)
 		return -1;
 	int rc = config_parse_string(c, text, path, err);
@@ -1051,24 +1109,6 @@ int config_parse_file(struct config *c, const char *path, struct config_error *e
 		c->path = xstrdup(path);
 	}
 	return rc;
-}
-
-struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
-			   struct config_error *err)
-{
-	struct config *c = config_new();
-	if (path && config_parse_file(c, path, err))
-		goto out_free;
-	for (size_t i = 0; i < nov; i++) {
-		if (config_set(c, NULL, ov[i].key, ov[i].value, err->msg, sizeof(err->msg))) {
-			snprintf(err->where, sizeof(err->where), "%s", ov[i].origin);
-			goto out_free;
-		}
-	}
-	return c;
-out_free:
-	config_free(c);
-	return NULL;
 }
 
 char *config_queues_string(const struct config *c)

@@ -81,12 +81,17 @@ struct config_daemon {
 	double stop_timeout;    /* seconds between TERM and KILL (default 10) */
 };
 
+/* RSS counts every resident page; PSS shares out the pages a worker still
+ * shares with the master and its siblings (copy-on-write after prefork). */
+enum config_rss_kind { CONFIG_RSS, CONFIG_PSS };
+
 struct config {
 	char *path; /* file it was read from, NULL when none */
 	char *redis_url;
 	int processes;       /* resolved worker count (>= 1) */
 	bool processes_auto; /* "auto": count usable CPUs at start and on HUP */
 	bool prefork;
+	bool sidekiq_metrics; /* write Sidekiq 7/8 Metrics counts (skmetrics.h) */
 	struct config_queue *queues;
 	size_t nqueues;
 	bool queues_weighted; /* some weight was given (even 1): Sidekiq's random order */
@@ -99,6 +104,11 @@ struct config {
 	enum log_level log_level;
 	enum log_format log_format;
 	char *pidfile;
+	/* Operations: worker recycling and the log file. */
+	long max_rss_kb;                   /* replace a worker grown past this; 0 = off */
+	enum config_rss_kind max_rss_kind; /* what max_rss measures */
+	long max_jobs;                     /* replace a worker after this many jobs; 0 = off */
+	char *log_file;                    /* append log lines here, not to stdout */
 	double node_dead_after; /* seconds without a node heartbeat before a sweep may act */
 	double sweep_interval;  /* seconds between orphan-sweep rounds */
 	double leader_ttl;      /* seconds a leader lease lasts unrenewed */
@@ -108,6 +118,8 @@ struct config {
 	double daemon_renew;    /* seconds between a holder's renewals */
 	double daemon_acquire;  /* seconds between attempts to take a free daemon */
 	char *http_listen;      /* ADDRESS:PORT of /metrics, /healthz, /readyz; NULL = off */
+	char *namespace;        /* key prefix as redis-namespace's (keys.h); NULL = none */
+	char *sidekiq_config;   /* a Sidekiq sidekiq.yml read under this file (sidekiq_yml.h) */
 	struct config_job *jobs;
 	size_t njobs;
 	struct config_cron *crons;
@@ -143,8 +155,17 @@ int config_parse_string(struct config *c, const char *text, const char *name,
 			struct config_error *err);
 int config_parse_file(struct config *c, const char *path, struct config_error *err);
 
-/* Builds a config: defaults, then the file (if path), then each override in
- * order. Returns a config the caller frees, or NULL with err filled. */
+/* The whole file as a string the caller frees, or NULL with err filled
+ * ("path:0"); a file with a NUL byte is refused. */
+char *config_read_file(const char *path, struct config_error *err);
+
+/* Builds a config (configload.c), each layer over the one before:
+ * defaults; a Sidekiq sidekiq.yml (path itself when it is YAML, else the
+ * INI's sidekiq_config), its environment section chosen by the
+ * "environment" override, the INI's environment, APP_ENV, RAILS_ENV,
+ * RACK_ENV or "development", as Sidekiq chooses it; the INI file's own
+ * keys; then each override in order (environment, then command line).
+ * Returns a config the caller frees, or NULL with err filled. */
 struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
 			   struct config_error *err);
 

@@ -496,6 +496,7 @@ static void read_fields(const struct doc *d, struct job *j)
 {
 	const struct member *args = members_find(d->raw, &d->ms, "args");
 	j->job_class = doc_string(d, "class");
+	j->wrapped = doc_string(d, "wrapped");
 	j->jid = doc_string(d, "jid");
 	j->jid_len = json_string_length(json_object_get(d->o, "jid")); /* 0 unless a string */
 	j->queue = doc_string(d, "queue");
@@ -569,6 +570,7 @@ void job_free(struct job *j)
 {
 	free(j->raw);
 	free(j->job_class);
+	free(j->wrapped);
 	free(j->jid);
 	free(j->queue);
 	free(j->args_json);

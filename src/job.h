@@ -28,6 +28,7 @@ enum job_retry_kind {
 struct job {
 	char *raw;        /* the payload text exactly as fetched */
 	char *job_class;  /* "class" */
+	char *wrapped;    /* "wrapped" (ActiveJob's job class) or NULL */
 	char *jid;        /* "jid" ("" when absent) */
 	size_t jid_len;   /* bytes of "jid" decoded: > strlen(jid) when it holds \u0000 */
 	char *queue;      /* "queue" ("" when absent) */

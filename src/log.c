@@ -3,6 +3,8 @@
  * mid-line. Nothing here allocates: lines are built in a stack buffer. */
 #include "log.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +23,8 @@ static struct {
 	enum log_format format;
 	const char *role;
 	int slot;
-} log_state = {LOG_INFO, LOG_FORMAT_TEXT, "forq", -1};
+	char path[PATH_MAX]; /* the log file; "" = stdout as inherited */
+} log_state = {LOG_INFO, LOG_FORMAT_TEXT, "forq", -1, ""};
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -35,6 +38,38 @@ void log_set_role(const char *role, int slot)
 {
 	log_state.role = role;
 	log_state.slot = slot;
+}
+
+int log_open_file(const char *path)
+{
+	if (strlen(path) >= sizeof(log_state.path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+	if (fd < 0)
+		return -1;
+	/* dup2 over a live fd is atomic: no write finds fd 1 closed. */
+	if (dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	if (log_state.path != path)
+		memmove(log_state.path, path, strlen(path) + 1);
+	return 0;
+}
+
+int log_reopen(void)
+{
+	return log_state.path[0] ? log_open_file(log_state.path) : 0;
+}
+
+const char *log_file_path(void)
+{
+	return log_state.path[0] ? log_state.path : NULL;
 }
 
 bool log_enabled(enum log_level level)

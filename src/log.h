@@ -1,6 +1,7 @@
 /* log: one logging API for every process. Lines go to stdout either as
  * key=value text or as JSON objects, one per line, each with a timestamp,
- * level, role and pid, a message and typed fields:
+ * level, role and pid, a message and typed fields (or to the log file,
+ * which then takes stdout's place):
  *
  *     log_info("worker spawned", LF_INT("slot", 2), LF_INT("pid", pid));
  */
@@ -44,6 +45,17 @@ void log_setup(enum log_level level, enum log_format format);
 void log_set_role(const char *role, int slot);
 bool log_enabled(enum log_level level);
 void log_emit(enum log_level level, const char *msg, const struct log_field *fields);
+
+/* Appends every later line to path instead of stdout: the file goes over
+ * fds 1 and 2, so children forked or spawned later (workers, exec handlers)
+ * write to it too. 0, or -1 with errno and the old output kept. */
+int log_open_file(const char *path);
+/* Opens that path again (after logrotate renamed the file). Open, dup2 and
+ * close only: a line is written whole to the old file or to the new one.
+ * 0 when done or no file is set; -1 with errno, the old file kept. */
+int log_reopen(void);
+/* The path given to log_open_file, or NULL. */
+const char *log_file_path(void);
 
 int log_level_parse(const char *s, enum log_level *out);
 int log_format_parse(const char *s, enum log_format *out);

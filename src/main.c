@@ -9,6 +9,7 @@
 #include "client.h"
 #include "config.h"
 #include "daemon.h"
+#include "keys.h"
 #include "log.h"
 #include "master.h"
 #include "plugin.h"
@@ -83,6 +84,8 @@ int main(int argc, char **argv)
 		return CONFIG_EXIT_CONFIG;
 	}
 	log_setup(cfg->log_level, cfg->log_format);
+	/* Once, before any key is built or any process forked (keys.h). */
+	keys_set_namespace(cfg->namespace);
 	/* As `sidekiq -e`: the app's framework reads its own variables. */
 	if (cfg->environment && *cfg->environment) {
 		setenv("RAILS_ENV", cfg->environment, 0);

@@ -11,12 +11,14 @@
 #include "cron.h"
 #include "daemon.h"
 #include "ident.h"
+#include "keys.h"
 #include "leader.h"
 #include "pidfile.h"
 #include "privs.h"
 #include "poller.h"
 #include "process.h"
 #include "registry.h"
+#include "sdnotify.h"
 #include "sweep.h"
 #include "unique.h"
 #include "util.h"
@@ -36,9 +38,12 @@ static void master_reload(struct master *m)
 {
 	struct config_error err;
 	struct config *nc = config_load(m->cli->config_path, m->cli->ov, m->cli->nov, &err);
+	master_notify_reloading(m);
 	if (!nc) {
 		log_error("reload failed; keeping the running configuration",
 			  LF_STR("where", err.where), LF_STR("error", err.msg));
+		master_reopen_logs(m, "HUP");
+		master_notify_update(m);
 		return;
 	}
 	if (nc->processes_auto)
@@ -52,6 +57,14 @@ static void master_reload(struct master *m)
 		log_warn("unique_lease and daemon_ttl cannot change on reload; restart forq");
 		nc->unique_lease = m->cfg->unique_lease;
 		nc->daemon_ttl = m->cfg->daemon_ttl;
+	}
+	/* Every key, and the lists of the jobs running now, are under the
+	 * namespace set at start (keys.h): it stays for the process's life. */
+	if (strcmp(nc->namespace ? nc->namespace : "", keys_namespace())) {
+		log_warn("namespace cannot change on reload; restart forq",
+			 LF_STR("namespace", keys_namespace()));
+		free(nc->namespace);
+		nc->namespace = m->cfg->namespace ? xstrdup(m->cfg->namespace) : NULL;
 	}
 	if (nc->prefork != m->cfg->prefork) {
 		if (!m->cfg->prefork)
@@ -81,14 +94,39 @@ static void master_reload(struct master *m)
 	registry_reconfigure(m->reg, nc);
 	daemon_set_reconfigure(m->daemons, nc);
 	master_http_reconfigure(m);
+	master_reopen_logs(m, "HUP");
 	if (m->state != M_RUNNING) {
 		m->target = nc->processes;
+		master_notify_update(m);
 		return;
 	}
 	m->gen++; /* workers started by the resize below are already new */
 	master_resize(m, nc->processes);
 	m->rolling = true;
 	master_roll_step(m);
+	master_notify_update(m);
+}
+
+/* HUP and WINCH (USR1 is quiet, as in Sidekiq): the master reopens the
+ * log file and tells the workers, which reopen it from their loops; exec
+ * handlers they start later inherit the new file. */
+void master_reopen_logs(struct master *m, const char *why)
+{
+	const char *want = m->cfg->log_file, *have = log_file_path();
+	if (!want && !have)
+		return;
+	if (!want) {
+		log_warn("log_file cannot be turned off by a reload; restart forq to log to stdout",
+			 LF_STR("file", have));
+		want = have;
+	}
+	if (have && !strcmp(want, have) ? log_reopen() : log_open_file(want)) {
+		log_error("cannot open log file; still writing to the old one",
+			  LF_STR("file", want), LF_ERRNO());
+		return;
+	}
+	log_info("log file reopened", LF_STR("file", want), LF_STR("signal", why));
+	master_signal_children(m, SIGWINCH);
 }
 
 /* ---- signals ---------------------------------------------------------- */
@@ -99,6 +137,7 @@ void master_stop(struct master *m, int signum)
 	if (m->stop_requests == 1) {
 		double grace = m->cfg->shutdown_timeout + HARD_KILL_GRACE;
 		m->state = M_STOPPING;
+		master_notify_stopping(m);
 		leader_resign(m->leader);
 		daemon_set_stop(m->daemons);
 		log_info("graceful stop", LF_STR("signal", sigabbrev_np(signum)),
@@ -152,7 +191,11 @@ void master_dump(struct master *m)
 	double now_mono = util_now_mono(), now = util_now_wall();
 	log_info("worker table", LF_STR("state", master_state_name(m)),
 		 LF_INT("workers", master_count_children(m, false)), LF_INT("target", m->target),
-		 LF_DBL("uptime", now_mono - m->started));
+		 LF_DBL("uptime", now_mono - m->started),
+		 LF_INT("restarts_crash", m->restarts[RESTART_CRASH]),
+		 LF_INT("restarts_rolling", m->restarts[RESTART_ROLLING]),
+		 LF_INT("restarts_max_rss", m->restarts[RESTART_MAX_RSS]),
+		 LF_INT("restarts_max_jobs", m->restarts[RESTART_MAX_JOBS]));
 	for (int i = 0; i < m->target; i++) {
 		struct slot *s = &m->slots[i];
 		struct child *c = s->cur;
@@ -202,6 +245,9 @@ static void master_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	case SIGCHLD:
 		master_reap(m);
 		break;
+	case SIGWINCH:
+		master_reopen_logs(m, "WINCH");
+		break;
 	case SIGTTOU:
 		log_info("TTOU ignored (forq does not resize on signals; use HUP)");
 		break;
@@ -211,7 +257,7 @@ static void master_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 static void master_watch_signals(struct master *m)
 {
 	static const int signums[] = {SIGTERM, SIGINT, SIGQUIT, SIGTSTP, SIGUSR1, SIGTTIN,
-				      SIGUSR2, SIGHUP, SIGTTOU, SIGCHLD};
+				      SIGUSR2, SIGHUP, SIGTTOU, SIGWINCH, SIGCHLD};
 	_Static_assert(ARRAY_SIZE(signums) <= ARRAY_SIZE(((struct master *)0)->sigs), "sigs");
 	for (size_t i = 0; i < ARRAY_SIZE(signums); i++) {
 		ev_signal *w = &m->sigs[i];
@@ -222,7 +268,6 @@ static void master_watch_signals(struct master *m)
 		ev_signal_start(m->loop, w);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGWINCH, SIG_IGN);
 }
 
 /* ---- start and run ---------------------------------------------------- */
@@ -284,6 +329,7 @@ static void master_free(struct master *m)
 	 * they make from there fail at once. */
 	rds_async_free(m->rds);
 	master_http_free(m);
+	sdnotify_free(m->notify);
 	leader_free(m->leader);
 	cron_free(m->cron);
 	unique_free(m->uniq);
@@ -318,9 +364,17 @@ int master_run(struct config *cfg, const struct cli *cli)
 		cfg->processes = cpus_usable();
 	m->target = m->initial_slots = cfg->processes;
 	ident_node(m->identity, sizeof(m->identity));
+	/* Before the first line, so the file has them all; as root when
+	 * `user` is set, so a later reopen needs the directory writable. */
+	if (cfg->log_file && log_open_file(cfg->log_file)) {
+		log_error("cannot open log file", LF_STR("file", cfg->log_file), LF_ERRNO());
+		rc = 1;
+		goto out;
+	}
 	log_info("forq starting", LF_STR("version", FORQ_VERSION), LF_INT("processes", m->target),
 		 LF_STR("identity", m->identity),
 		 LF_BOOL("prefork", cfg->prefork), LF_STR("queues", queues),
+		 LF_STR("namespace", keys_namespace()),
 		 LF_STR("config", cfg->path ? cfg->path : "(none)"));
 	free(queues);
 	/* Orphans of job handlers come to us, not to a PID 1 that may not reap. */
@@ -335,6 +389,8 @@ int master_run(struct config *cfg, const struct cli *cli)
 	ev_set_userdata(m->loop, m);
 	master_init_slots(m);
 	master_watch_signals(m);
+	master_notify_start(m);
+	master_recycle_init(m);
 	if ((rc = master_start_redis(m)) || (rc = master_http_start(m)))
 		goto out;
 	for (int i = 0; i < m->target && m->state == M_RUNNING; i++)

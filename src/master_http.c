@@ -34,8 +34,6 @@ static long long rss_bytes(pid_t pid)
 
 static void write_workers(struct master *m, FILE *f)
 {
-	static const char *const causes[RESTART_CAUSES] = {"crash", "rolling", "max_rss",
-	                                                   "max_jobs"};
 	int by_state[SB_STOPPING + 1] = {0};
 	for (struct child *c = m->children; c; c = c->next) {
 		int32_t s = scoreboard_cell(&m->sb, c->cell)->state;
@@ -50,8 +48,8 @@ static void write_workers(struct master *m, FILE *f)
 	fprintf(f, "forq_workers_target %d\n", m->target);
 	metrics_family(f, "forq_worker_restarts_total", "counter", "Workers replaced, by cause.");
 	for (int i = 0; i < RESTART_CAUSES; i++)
-		fprintf(f, "forq_worker_restarts_total{cause=\"%s\"} %llu\n", causes[i],
-		        m->restarts[i]);
+		fprintf(f, "forq_worker_restarts_total{cause=\"%s\"} %llu\n",
+		        master_restart_cause_name((enum restart_cause)i), m->restarts[i]);
 	metrics_family(f, "forq_worker_rss_bytes", "gauge", "Resident set size of each worker.");
 	for (struct child *c = m->children; c; c = c->next)
 		fprintf(f, "forq_worker_rss_bytes{worker=\"%d\",pid=\"%ld\"} %lld\n", c->slot,

@@ -40,6 +40,8 @@ struct child {
 	int ready_fd;
 	ev_io ready_w;
 	uint32_t flushed_done, flushed_failed; /* stats already counted */
+	long rss_base_kb; /* memory when it became ready; <= 0 = not known */
+	bool rss_warned;  /* told once that it is over max_rss without growing */
 };
 
 struct slot {
@@ -51,6 +53,9 @@ struct slot {
 	unsigned restarts;
 	bool initial_failed; /* first worker died before ever becoming ready */
 	bool fatal;          /* a worker exited 78: not respawned */
+	enum restart_cause next_cause; /* why s->next is starting */
+	unsigned recycle_streak;       /* recycles in a row of young workers */
+	double recycle_not_before;     /* monotonic: recycling backs off until then */
 	ev_timer respawn_w;
 };
 
@@ -71,9 +76,15 @@ struct master {
 	bool any_ready;
 	unsigned gen;      /* bumped by USR2/HUP; older workers get replaced */
 	bool rolling;
+	bool reloading; /* a HUP's roll runs: systemd hears READY=1 after it */
+	bool notified_ready;
+	bool is_leader; /* holds the lease now */
+	struct sdnotify *notify; /* NULL unless systemd listens */
+	ev_timer recycle_w, notify_w;
+	unsigned recycle_looks;
 	struct child *children;
 	struct slot slots[CONFIG_PROCESSES_MAX];
-	ev_signal sigs[10];
+	ev_signal sigs[11];
 	ev_timer kill_w;
 	/* Redis side: this node as a Sidekiq process */
 	char identity[320];
@@ -89,7 +100,7 @@ struct master {
 	struct unique *uniq; /* renews the unique-job leases of busy workers */
 	struct metrics *metrics; /* job counters, Redis gauges (master_http.c) */
 	struct http *http;       /* the http_listen endpoint, NULL when off */
-	ev_timer beat_w, leave_w;
+	ev_timer beat_w, rows_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
 	unsigned long long restarts[RESTART_CAUSES]; /* by cause */
@@ -120,5 +131,16 @@ int master_http_start(struct master *m);
 void master_http_reconfigure(struct master *m);
 void master_http_forget_in_child(struct master *m);
 void master_http_free(struct master *m);
+void master_reopen_logs(struct master *m, const char *why);
+/* master_recycle.c (replacing bloated or well-worn workers) and
+ * master_notify.c (what systemd hears) see inside struct master too. */
+void master_recycle_init(struct master *m);
+void master_recycle_on_ready(struct master *m, struct child *c);
+const char *master_restart_cause_name(enum restart_cause cause);
+/* master_notify.c */
+void master_notify_start(struct master *m);
+void master_notify_update(struct master *m);
+void master_notify_reloading(struct master *m);
+void master_notify_stopping(struct master *m);
 
 #endif

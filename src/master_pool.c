@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "process.h"
 #include "proctitle.h"
+#include "sdnotify.h"
 #include "sweep.h"
 #include "unique.h"
 #include "util.h"
@@ -41,6 +42,7 @@ void master_update_title(struct master *m)
 	proctitle_set("forq: master%s%s%s %d/%d workers%s%s", tag ? " [" : "", tag ? tag : "",
 		      tag ? "]" : "", master_count_children(m, true), m->target,
 		      m->state == M_RUNNING ? "" : " ", m->state == M_RUNNING ? "" : master_state_name(m));
+	master_notify_update(m);
 }
 
 void master_signal_children(struct master *m, int sig)
@@ -157,14 +159,18 @@ static void master_child_ready(struct master *m, struct child *c)
 	c->state = C_READY;
 	c->ready_at = util_now_mono();
 	m->any_ready = true;
+	master_recycle_on_ready(m, c);
 	log_debug("worker ready", LF_INT("worker", c->slot), LF_INT("child", c->pid),
 		  LF_DBL("boot", c->ready_at - c->started));
 	if (s->next == c) {
 		/* Replacement first: the old worker stops only now. */
+		static const char *const why[] = {"crash", "rolling restart", "max_rss", "max_jobs"};
+		_Static_assert(ARRAY_SIZE(why) == RESTART_CAUSES, "why");
 		struct child *old = s->cur;
 		s->cur = c;
 		s->next = NULL;
-		master_retire(old, "rolling restart");
+		m->restarts[s->next_cause]++;
+		master_retire(old, why[s->next_cause]);
 	}
 	master_update_title(m);
 	master_roll_step(m);
@@ -204,6 +210,7 @@ static void master_check_fail_fast(struct master *m)
 		return;
 	}
 	m->state = M_STOPPING;
+	master_notify_stopping(m);
 	leader_resign(m->leader);
 	daemon_set_stop(m->daemons);
 	master_signal_children(m, SIGTERM);
@@ -231,6 +238,7 @@ static void master_slot_lost(struct master *m, struct slot *s, struct child *c, 
 	master_check_fail_fast(m);
 	if (m->state != M_RUNNING || s->fatal || s->index >= m->target)
 		return;
+	m->restarts[RESTART_CRASH]++; /* respawned now or after a backoff */
 	if (was_ready && !backoff_is_quick_death(lifetime)) {
 		s->quick_deaths = 0;
 		master_spawn(m, s, false);
@@ -266,7 +274,15 @@ static void master_child_exited(struct master *m, struct child *c, int status)
 	log_at(clean || expected ? LOG_INFO : LOG_WARN, "worker exited", LF_INT("worker", c->slot),
 	       LF_INT("child", c->pid), LF_STR("status", how),
 	       LF_DBL("lifetime", util_now_mono() - c->started));
-	if (s->next == c) {
+	if (s->next == c && s->next_cause != RESTART_ROLLING) {
+		/* A recycle's replacement: keep the old worker, back off. */
+		s->next = NULL;
+		s->recycle_streak++;
+		s->recycle_not_before = util_now_mono() + 5.0 * s->recycle_streak;
+		log_error("replacement worker died before becoming ready; old worker kept",
+			  LF_INT("worker", s->index),
+			  LF_STR("reason", master_restart_cause_name(s->next_cause)));
+	} else if (s->next == c) {
 		s->next = NULL;
 		log_error("replacement worker died before becoming ready; rolling restart "
 			  "aborted, old workers kept", LF_INT("worker", s->index));
@@ -326,6 +342,7 @@ void master_forget_in_child(void *priv)
 	master_http_forget_in_child(m);
 	for (size_t i = 0; i < ARRAY_SIZE(m->sigs); i++)
 		ev_signal_stop(m->loop, &m->sigs[i]);
+	sdnotify_forget_in_child(m->notify, m->loop);
 	ev_loop_destroy(m->loop); /* closes our copy of the epoll and wakeup fds */
 	rds_async_forget(m->rds);  /* closes our copy of the master's socket */
 	m->loop = NULL;
@@ -430,6 +447,7 @@ void master_roll_step(struct master *m)
 	for (int i = 0; i < m->target; i++) {
 		struct slot *s = &m->slots[i];
 		if (s->cur && s->cur->state == C_READY && s->cur->gen < m->gen) {
+			s->next_cause = RESTART_ROLLING;
 			master_spawn(m, s, true);
 			return;
 		}
@@ -441,6 +459,7 @@ void master_roll_step(struct master *m)
 	}
 	m->rolling = false;
 	log_info("rolling restart complete", LF_INT("workers", m->target));
+	master_notify_update(m); /* a reload is done now */
 }
 
 void master_start_roll(struct master *m, const char *why)

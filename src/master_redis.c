@@ -3,6 +3,7 @@
  * the registry at the end of a stop. */
 #include "master.h"
 
+#include <stdlib.h>
 
 #include "cron.h"
 #include "daemon.h"
@@ -32,12 +33,24 @@ static long proc_rss_kb(pid_t pid)
 	return kb;
 }
 
+/* The job each busy worker runs, for its row on the Busy page. */
+static void master_running_jobs(struct master *m, struct registry_state *st)
+{
+	for (struct child *c = m->children; c; c = c->next) {
+		const struct sb_cell *cell = scoreboard_cell(&m->sb, c->cell);
+		if (cell->state == SB_BUSY) {
+			st->busy++;
+			registry_state_add_job(st, c->cell, cell->jid, cell->job_started);
+		}
+	}
+}
+
 static void master_registry_state(void *priv, struct registry_state *st)
 {
 	struct master *m = priv;
 	st->rss_kb = proc_rss_kb(m->pid);
+	master_running_jobs(m, st);
 	for (struct child *c = m->children; c; c = c->next) {
-		st->busy += scoreboard_cell(&m->sb, c->cell)->state == SB_BUSY;
 		st->rss_kb += proc_rss_kb(c->pid);
 		master_collect_stats(m, c);
 	}
@@ -78,6 +91,18 @@ static void master_on_beat(struct ev_loop *loop, ev_timer *t, int revents)
 	registry_beat(m->reg);
 }
 
+static void master_on_rows(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct master *m = ev_userdata(loop);
+	struct registry_state st = {0};
+	(void)t;
+	(void)revents;
+	master_running_jobs(m, &st);
+	if (st.njobs)
+		registry_refresh_rows(m->reg, &st);
+	free(st.jobs);
+}
+
 static void master_on_redis(bool up, void *priv)
 {
 	struct master *m = priv;
@@ -116,6 +141,7 @@ void master_maybe_finish(struct master *m)
 	poller_stop(m->poller);
 	sweep_stop(m->sweep);
 	ev_timer_stop(m->loop, &m->beat_w);
+	ev_timer_stop(m->loop, &m->rows_w);
 	ev_timer_set(&m->leave_w, LEAVE_TIMEOUT, 0.0);
 	ev_timer_start(m->loop, &m->leave_w);
 	registry_beat(m->reg);
@@ -148,6 +174,7 @@ void master_report_left(struct master *m)
 static void master_on_leader(void *priv, const char *lease)
 {
 	struct master *m = priv;
+	m->is_leader = lease != NULL;
 	poller_set_lease(m->poller, lease);
 	sweep_set_lease(m->sweep, lease);
 	cron_set_lease(m->cron, lease);
@@ -182,6 +209,8 @@ int master_start_redis(struct master *m)
 	/* The node key must be refreshed well within its TTL. */
 	ev_timer_init(&m->beat_w, master_on_beat, beat, beat);
 	ev_timer_start(m->loop, &m->beat_w);
+	ev_timer_init(&m->rows_w, master_on_rows, REGISTRY_ROWS, REGISTRY_ROWS);
+	ev_timer_start(m->loop, &m->rows_w);
 	ev_timer_init(&m->leave_w, master_on_leave_timeout, 0.0, 0.0);
 	return 0;
 }

@@ -57,7 +57,7 @@ struct plugin_set {
 	struct plugin_failure failure; /* what the running handler set */
 	char **scripts; /* the non-.so require entries, NULL-terminated */
 	size_t nscripts;
-	char *redis_url, *environment;
+	char *redis_url, *environment, *redis_namespace;
 };
 
 static int host_register(forq_host *host, const char *job_class, forq_handler_fn fn, void *user)
@@ -180,7 +180,8 @@ static int plugin_open(struct plugin_set *set, const char *path, char *err, size
 			      .scripts = (const char *const *)set->scripts,
 			      .nscripts = set->nscripts,
 			      .redis_url = set->redis_url,
-			      .environment = set->environment};
+			      .environment = set->environment,
+			      .redis_namespace = set->redis_namespace};
 	/* RTLD_NOW: a missing symbol is a configuration error now, not a
 	 * crash in the middle of a job later. */
 	if (!(p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
@@ -254,6 +255,7 @@ static void set_take_config(struct plugin_set *set, const struct config *cfg)
 	set->redis_url = xstrdup(cfg->redis_url ? cfg->redis_url : "");
 	set->environment = cfg->environment && *cfg->environment ? xstrdup(cfg->environment)
 								  : NULL;
+	set->redis_namespace = cfg->namespace ? xstrdup(cfg->namespace) : NULL;
 }
 
 struct plugin_set *plugin_set_load(const struct config *cfg, char *err, size_t errlen)
@@ -307,6 +309,7 @@ void plugin_set_free(struct plugin_set *set)
 	free(set->scripts);
 	free(set->redis_url);
 	free(set->environment);
+	free(set->redis_namespace);
 	free(set);
 }
 

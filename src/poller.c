@@ -25,7 +25,7 @@ struct poller {
 	char lease[400]; /* "" when this node is not the leader */
 };
 
-static const char *const sets[] = {KEY_RETRY, KEY_SCHEDULE};
+static const enum keys_id sets[] = {KEYS_ID_RETRY, KEYS_ID_SCHEDULE};
 
 static void poller_next(struct poller *p);
 
@@ -39,7 +39,7 @@ static void poller_on_moved(struct rds_reply *x, void *priv)
 {
 	struct poller *p = priv;
 	if (x && rds_type(x) == RDS_INT && rds_int(x) > 0)
-		log_debug("due jobs enqueued", LF_STR("set", sets[p->set]),
+		log_debug("due jobs enqueued", LF_STR("set", keys_fixed(sets[p->set])),
 			  LF_INT("jobs", rds_int(x)));
 	else if (x && rds_type(x) == RDS_INT && rds_int(x) < 0)
 		log_warn("poller fenced: this node is no longer the leader");
@@ -60,7 +60,7 @@ static void poller_on_due(struct rds_reply *x, void *priv)
 	size_t *lens = xcalloc(5 + 3 * n, sizeof(*lens));
 	char **owned = xcalloc(2 * n, sizeof(*owned));
 	double now = util_now_wall();
-	argv[0] = sets[p->set], argv[1] = KEY_QUEUES, argv[2] = KEY_LEADER;
+	argv[0] = keys_fixed(sets[p->set]), argv[1] = KEY_QUEUES, argv[2] = KEY_LEADER;
 	argv[3] = KEY_QUEUE_PREFIX, argv[4] = p->lease;
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
@@ -97,7 +97,7 @@ static void poller_query(struct poller *p)
 	char now[40], limit[16];
 	job_format_time(now, sizeof(now), util_now_wall());
 	snprintf(limit, sizeof(limit), "%d", POLL_BATCH);
-	const char *argv[] = {"ZRANGEBYSCORE", sets[p->set], "-inf", now, "LIMIT", "0", limit};
+	const char *argv[] = {"ZRANGEBYSCORE", keys_fixed(sets[p->set]), "-inf", now, "LIMIT", "0", limit};
 	if (rds_async_call(p->rds, poller_on_due, p, 7, argv, NULL)) {
 		p->busy = false;
 		poller_next(p);

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "keys.h"
+
 enum sb_state { SB_FREE, SB_BOOTING, SB_IDLE, SB_BUSY, SB_QUIET, SB_STOPPING };
 
 struct sb_cell {
@@ -31,7 +33,7 @@ struct sb_cell {
 	 * lock_hold and clears lock_hold first. */
 	volatile int32_t lock_hold; /* UNIQUE_HOLD_* bits, 0 = nothing to renew */
 	double lock_ttl;            /* seconds a requeued job's lock gets back */
-	char lock_key[64];          /* forq:unique:<sha1> */
+	char lock_key[KEYS_UNIQUE_LOCK_SIZE]; /* forq:unique:<sha1> */
 };
 
 struct scoreboard {

@@ -81,12 +81,13 @@ static void sweep_on_scan(struct rds_reply *x, void *priv)
 	}
 	snprintf(s->cursor, sizeof(s->cursor), "%s", rds_str(rds_elem(x, 0), NULL));
 	struct rds_reply *keys = rds_elem(x, 1);
-	size_t plen = strlen(s->pattern) - 1; /* without the '*' */
 	s->found += rds_len(keys);
 	for (size_t i = 0; i < rds_len(keys); i++) {
-		const char *k = rds_str(rds_elem(keys, i), NULL);
+		/* The lane follows the last ':'; the pattern's length is no
+		 * guide, as it holds escapes the key does not. */
+		const char *k = rds_str(rds_elem(keys, i), NULL), *colon = strrchr(k, ':');
 		long lane;
-		if (strlen(k) > plen && !util_parse_long(k + plen, 0, 1L << 30, &lane))
+		if (colon && !util_parse_long(colon + 1, 0, 1L << 30, &lane))
 			recover_node_lane(s->rec, s->node, (int)lane, s->round,
 					  "its node stopped beating");
 	}

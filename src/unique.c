@@ -173,7 +173,7 @@ static void unique_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct unique *u = t->data;
 	size_t n = u->sb->nused, k = 0, nkeys = 0;
-	char ms[32], (*keys)[72] = xcalloc(2 * n + 1, sizeof(*keys));
+	char ms[32], (*keys)[KEYS_UNIQUE_LOCK_SIZE + 4] = xcalloc(2 * n + 1, sizeof(*keys));
 	char (*jids)[sizeof(((struct sb_cell *)0)->jid)] = xcalloc(2 * n + 1, sizeof(*jids));
 	const char **argv = xcalloc(4 * n + 2, sizeof(*argv));
 	(void)loop;
@@ -187,7 +187,7 @@ static void unique_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 		for (int bit = UNIQUE_HOLD_LOCK; bit <= UNIQUE_HOLD_RUN; bit <<= 1) {
 			if (!(hold & bit))
 				continue;
-			snprintf(keys[nkeys], sizeof(keys[nkeys]), "%.63s%s", c->lock_key,
+			snprintf(keys[nkeys], sizeof(keys[nkeys]), "%.*s%s", KEYS_UNIQUE_LOCK_SIZE - 1, c->lock_key,
 				 bit == UNIQUE_HOLD_RUN ? ":run" : "");
 			memcpy(jids[nkeys], c->jid, sizeof(jids[nkeys]));
 			jids[nkeys][sizeof(jids[nkeys]) - 1] = '\0';

@@ -27,7 +27,7 @@ struct unique_lock {
 	char *lock;        /* the lock string (owned) */
 	double ttl;        /* seconds the enqueue-phase lock lasts */
 	double lease;      /* seconds a runtime lease lasts unrenewed */
-	char key[64];      /* forq:unique:<sha1>, known after unique_start */
+	char key[KEYS_UNIQUE_LOCK_SIZE]; /* forq:unique:<sha1>, known after unique_start */
 };
 
 /* The lock a job runs under: the payload's "forq_unique" (and

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -113,6 +114,28 @@ int util_parse_long(const char *s, long min, long max, long *out)
 	if (errno || *end || v < min || v > max)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+int util_parse_size_kb(const char *s, long min_kb, long max_kb, long *out_kb)
+{
+	char *end;
+	long shift = 0;
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno)
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		shift = 0, end++;
+	else if (*end == 'M' || *end == 'm')
+		shift = 10, end++;
+	else if (*end == 'G' || *end == 'g')
+		shift = 20, end++;
+	if (*end || v > (LONG_MAX >> 20) || (v << shift) < min_kb || (v << shift) > max_kb)
+		return -1;
+	*out_kb = v << shift;
 	return 0;
 }
 

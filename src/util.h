@@ -30,6 +30,9 @@ char *util_trim(char *s);
 int util_parse_long(const char *s, long min, long max, long *out);
 int util_parse_double(const char *s, double min, double max, double *out);
 int util_parse_bool(const char *s, bool *out);
+/* A size in KiB: a whole number with an optional K, M or G suffix (powers of
+ * 1024; no suffix means K), from min_kb to max_kb. */
+int util_parse_size_kb(const char *s, long min_kb, long max_kb, long *out_kb);
 
 /* Seconds since an arbitrary point, monotonic; and wall-clock epoch seconds. */
 double util_now_mono(void);

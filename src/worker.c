@@ -134,6 +134,11 @@ static void worker_on_signal(struct ev_loop *loop, ev_signal *s, int revents)
 			 LF_DBL("uptime", util_now_mono() - w->started),
 			 LF_INT("jobs_done", w->a->cell->jobs_done));
 		break;
+	case SIGWINCH: /* forwarded by the master: the log file was rotated */
+		if (log_reopen())
+			log_warn("cannot reopen the log file", LF_STR("file", log_file_path()),
+				 LF_ERRNO());
+		break;
 	}
 }
 
@@ -145,6 +150,14 @@ static void worker_on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 	w->a->cell->last_tick = util_now_mono();
 	if (!w->orphan && process_parent_is_gone(w->a->master_pid))
 		worker_orphaned(w);
+}
+
+static void worker_on_metrics_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct worker *w = ev_userdata(loop);
+	(void)t;
+	(void)revents;
+	w->metrics_due = true;
 }
 
 static void worker_on_sleep(struct ev_loop *loop, ev_timer *t, int revents)
@@ -170,7 +183,7 @@ static void worker_watch_signals(struct worker *w)
 		int signum;
 	} table[] = {
 		{&w->sig_term, SIGTERM}, {&w->sig_quit, SIGQUIT}, {&w->sig_tstp, SIGTSTP},
-		{&w->sig_usr1, SIGUSR1}, {&w->sig_ttin, SIGTTIN},
+		{&w->sig_usr1, SIGUSR1}, {&w->sig_ttin, SIGTTIN}, {&w->sig_winch, SIGWINCH},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
 		ev_signal_init(table[i].s, worker_on_signal, table[i].signum);
@@ -178,7 +191,6 @@ static void worker_watch_signals(struct worker *w)
 	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGWINCH, SIG_IGN);
 	signal(SIGTTOU, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGUSR2, SIG_IGN);
@@ -301,6 +313,17 @@ static void worker_unlock(struct worker *w, const struct unique_lock *lk, const 
 	}
 }
 
+/* Sidekiq's Metrics tab counts the run (skmetrics.h) under the class the
+ * app knows: ActiveJob's wrapped class, else the payload's class. */
+static void worker_count_metrics(struct worker *w, const struct job *j, double seconds,
+				 bool failed)
+{
+	if (!w->a->cfg->sidekiq_metrics)
+		return;
+	skmetrics_record(&w->metrics, j->wrapped ? j->wrapped : j->job_class,
+			 (long long)(seconds * 1000.0), failed);
+}
+
 _Static_assert(sizeof(((struct sb_cell *)0)->jid) > JOB_JID_MAX,
 	       "the scoreboard carries the jid of every job that runs whole");
 
@@ -312,6 +335,7 @@ static void worker_process(struct worker *w, struct fetched *f)
 	struct job j;
 	char err[512];
 	double t0 = util_now_mono();
+	size_t nouts0 = w->nouts;
 
 	if (job_parse(&j, f->payload, f->len, err, sizeof(err))) {
 		worker_bury(w, f, err);
@@ -340,16 +364,19 @@ static void worker_process(struct worker *w, struct fetched *f)
 	worker_set_state(w, SB_BUSY, j.job_class);
 	log_debug("job started", LF_STR("jid", j.jid), LF_STR("class", j.job_class),
 		  LF_STR("queue", f->queue));
+	double run0 = util_now_mono();
 	handler_run(&w->henv, &j, f->queue, &res);
 	w->busy = false;
 	ev_timer_stop(w->loop, &w->shutdown_w);
-	w->last_elapsed = util_now_mono() - t0;
+	double t1 = util_now_mono();
+	w->last_elapsed = t1 - t0;
 	if (res.status == HANDLER_ABANDONED) {
 		log_warn("job given back to the front of its queue", LF_STR("jid", j.jid),
 			 LF_STR("class", j.job_class));
 		worker_add_outcome(w, f->payload, f->len, "requeue", NULL, 0, NULL, f->queue);
 	} else {
 		cell->jobs_done++;
+		worker_count_metrics(w, &j, t1 - run0, res.status != HANDLER_OK);
 		if (res.status == HANDLER_OK) {
 			if (log_enabled(LOG_INFO))
 				log_info("job done", LF_STR("jid", j.jid),
@@ -371,6 +398,10 @@ static void worker_process(struct worker *w, struct fetched *f)
 	}
 	job_free(&j);
 out:
+	/* Outcomes wait until they span BATCH_SPAN of work, counted from the
+	 * start of the oldest one's job: a slow job's is recorded at once. */
+	if (!nouts0 && w->nouts == 1)
+		w->span_start = t0;
 	free(f->queue);
 	f->queue = f->payload = NULL;
 }
@@ -407,6 +438,8 @@ static void worker_serve(struct worker *w)
 		ev_run(w->loop, EVRUN_NOWAIT);
 		if (w->stopping)
 			break;
+		if (w->metrics_due)
+			worker_flush_metrics(w, false);
 		if (w->ibatch < w->nbatch) {
 			if (w->quiet) {
 				worker_return_batch(w);
@@ -455,6 +488,7 @@ static void worker_serve(struct worker *w)
 	worker_return_batch(w);
 	worker_flush(w);
 	worker_leave_outcomes(w);
+	worker_flush_metrics(w, true);
 }
 
 static void worker_init_keys(struct worker *w)
@@ -464,6 +498,7 @@ static void worker_init_keys(struct worker *w)
 	w->k_working = keys_working(w->a->identity, w->a->lane);
 	w->k_work = keys_work(w->a->identity);
 	w->k_workers = keys_workers(w->a->identity);
+	w->k_proc = keys_process(w->a->identity);
 	w->k_queues = xcalloc(c->nqueues, sizeof(*w->k_queues));
 	for (size_t i = 0; i < c->nqueues; i++)
 		w->k_queues[i] = keys_queue(c->queues[i].name);
@@ -480,6 +515,7 @@ static void worker_free_keys(struct worker *w)
 	free(w->k_working);
 	free(w->k_work);
 	free(w->k_workers);
+	free(w->k_proc);
 	free(w->order);
 }
 
@@ -516,6 +552,7 @@ static void worker_init_loop(struct worker *w)
 	ev_timer_init(&w->sleep_w, worker_on_sleep, 0.0, 0.0);
 	ev_timer_init(&w->shutdown_w, worker_on_shutdown_timer, 0.0, 0.0);
 	ev_timer_init(&w->orphan_w, worker_on_orphan_timer, 0.0, 0.0);
+	ev_timer_init(&w->metrics_w, worker_on_metrics_timer, SKMETRICS_FLUSH, SKMETRICS_FLUSH);
 	w->henv = (struct handler_env){w->loop, w->a->cfg, {w->a->plugins, NULL},
 				       &w->a->cell->timeout_armed, &w->a->cell->handler_pid};
 }
@@ -548,6 +585,8 @@ int worker_main(const struct worker_args *a)
 	}
 	w.henv.plugins[1] = w.own_plugins;
 	ev_timer_again(w.loop, &w.tick);
+	if (a->cfg->sidekiq_metrics)
+		ev_timer_start(w.loop, &w.metrics_w);
 	worker_on_tick(w.loop, &w.tick, 0);
 	if (!w.stopping) {
 		worker_report_ready(&w);
@@ -558,6 +597,7 @@ int worker_main(const struct worker_args *a)
 	log_debug("worker exiting", LF_DBL("uptime", util_now_mono() - w.started));
 out:
 	rds_close(w.r);
+	skmetrics_free(&w.metrics);
 	worker_free_keys(&w);
 	plugin_set_free(w.own_plugins);
 	ev_loop_destroy(w.loop);

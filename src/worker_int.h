@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "handler.h"
+#include "skmetrics.h"
 #include "worker.h"
 
 struct rds;
@@ -47,8 +48,8 @@ struct worker {
 	struct ev_loop *loop;
 	struct plugin_set *own_plugins; /* loaded here when not preforked */
 	struct handler_env henv;
-	ev_signal sig_term, sig_quit, sig_tstp, sig_usr1, sig_ttin;
-	ev_timer tick, sleep_w, shutdown_w, orphan_w;
+	ev_signal sig_term, sig_quit, sig_tstp, sig_usr1, sig_ttin, sig_winch;
+	ev_timer tick, sleep_w, shutdown_w, orphan_w, metrics_w;
 	double started;
 	bool quiet, stopping, busy, redis_down_logged;
 	bool idle; /* the last blocking fetch timed out */
@@ -61,7 +62,7 @@ struct worker {
 	const char *locking; /* payload of the job taking its unique lock */
 	size_t locking_len;
 	char tid[16];
-	char *k_working, *k_work, *k_workers;
+	char *k_working, *k_work, *k_workers, *k_proc; /* k_proc: the process hash <identity> */
 	char **k_queues; /* queue:<name> for each configured queue */
 	size_t *order;     /* scratch: fetch order, one per queue */
 	struct fetched batch[BATCH_MAX];
@@ -71,6 +72,9 @@ struct worker {
 	double last_elapsed; /* seconds the last job took */
 	double span_start;   /* when the oldest unrecorded outcome was made */
 	char title[160];     /* the process title last set */
+	struct skmetrics metrics; /* Sidekiq Metrics counts since the last flush */
+	bool metrics_due;         /* metrics_w fired: flush between jobs */
+	bool metrics_failed;      /* the last flush failed (logged once) */
 };
 
 /* worker.c: waits up to seconds while still handling signals; a stop cuts
@@ -96,6 +100,10 @@ struct outcome *worker_add_outcome(struct worker *w, char *payload, size_t len,
 int worker_exchange(struct worker *w, size_t want);
 /* Writes the outcomes now, reconnecting as long as it takes. */
 void worker_flush(struct worker *w);
+/* Writes the Sidekiq Metrics counts (one metrics.lua call); on failure
+ * they are kept for the next flush. final: the worker is exiting, so a
+ * failure loses them (logged with the count). */
+void worker_flush_metrics(struct worker *w, bool final);
 /* Compares the working list with what the worker holds (see worker_redis.c). */
 int worker_reconcile(struct worker *w);
 /* A worker that gave up on Redis: what it did not write stays in its list. */

@@ -115,10 +115,11 @@ int worker_fetch_blocking(struct worker *w, char **queue, char **payload, size_t
 	*queue = xstrdup(c->queues[qi].name);
 	rds_free(x);
 	snprintf(run_at, sizeof(run_at), "%ld", (long)util_now_wall());
-	const char *argv[] = {w->k_work, w->k_workers, w->tid, run_at, *queue, *payload};
+	const char *argv[] = {w->k_work, w->k_workers, w->k_proc, w->tid, run_at, *queue,
+			      *payload};
 	size_t lens[] = {strlen(argv[0]), strlen(argv[1]), strlen(argv[2]), strlen(argv[3]),
-			 strlen(argv[4]), *plen};
-	x = rds_eval(w->r, LUA_CLAIM, 2, 6, argv, lens);
+			 strlen(argv[4]), strlen(argv[5]), *plen};
+	x = rds_eval(w->r, LUA_CLAIM, 3, 7, argv, lens);
 	if (!x || rds_type(x) == RDS_ERR)
 		worker_disconnect(w, "claim"); /* the job is safe in the working list */
 	rds_free(x);
@@ -155,13 +156,17 @@ struct outcome *worker_add_outcome(struct worker *w, char *payload, size_t len,
 /* Sends the recorded outcomes and, when want > 0, fetches up to want jobs
  * in the same script call. 1 when jobs came, 0 when none, -1 when the call
  * failed, an error reply as much as a broken connection (the outcomes are
- * kept and sent again). */
+ * kept and sent again). Recording only, between two jobs of a batch, it
+ * also makes the Busy row the job about to start (batch.lua): no round
+ * trip of its own, and the row is right whenever a slow job came before. */
 int worker_exchange(struct worker *w, size_t want)
 {
 	const struct config *c = w->a->cfg;
 	size_t nq = want ? c->nqueues : 0;
 	size_t norders = !want ? 0 : c->queues_weighted ? want : 1;
-	size_t nkeys = 6 + nq, nargs = 8 + 6 * w->nouts + nq + (want ? 1 + norders : 0), k = 0;
+	const struct fetched *next = !want && w->ibatch < w->nbatch ? &w->batch[w->ibatch] : NULL;
+	size_t nkeys = 7 + nq, k = 0, inext = 0;
+	size_t nargs = 8 + 6 * w->nouts + nq + (want ? 1 + norders : 0) + (next ? 2 : 0);
 	const char **argv = xcalloc(nkeys + nargs, sizeof(*argv));
 	size_t *lens = xcalloc(nkeys + nargs, sizeof(*lens));
 	char run_at[32], max[16], share[16], cutoff[40], limit[16], n[16], m[16];
@@ -179,6 +184,7 @@ int worker_exchange(struct worker *w, size_t want)
 	snprintf(m, sizeof(m), "%zu", norders);
 	argv[k++] = w->k_working, argv[k++] = w->k_work, argv[k++] = w->k_workers;
 	argv[k++] = KEY_RETRY, argv[k++] = KEY_DEAD, argv[k++] = KEY_QUEUES;
+	argv[k++] = w->k_proc;
 	for (size_t i = 0; i < nq; i++)
 		argv[k++] = w->k_queues[i];
 	argv[k++] = w->tid, argv[k++] = run_at, argv[k++] = max, argv[k++] = share;
@@ -207,8 +213,15 @@ int worker_exchange(struct worker *w, size_t want)
 			argv[k++] = orders[o];
 		}
 	}
+	if (next) {
+		argv[k++] = next->queue;
+		inext = k;
+		argv[k++] = next->payload;
+	}
 	for (size_t i = 0; i < k; i++)
 		lens[i] = strlen(argv[i]);
+	if (next)
+		lens[inext] = next->len;
 	for (size_t i = 0, g = nkeys + 8; i < w->nouts; i++, g += 6) /* the payloads: bytes */
 		lens[g] = w->outs[i].len, lens[g + 2] = w->outs[i].stored_len;
 	x = rds_eval(w->r, LUA_BATCH, (int)nkeys, (int)k, argv, lens);
@@ -251,6 +264,50 @@ void worker_flush(struct worker *w)
 		}
 		if (w->give_up) /* after one attempt: a fast stop still writes */
 			break;
+	}
+}
+
+/* ---- Sidekiq Metrics ------------------------------------------------------ */
+
+/* Called between jobs, so the connection is free; when it is down, the
+ * job loop reconnects and the counts wait for the next flush. */
+void worker_flush_metrics(struct worker *w, bool final)
+{
+	struct skmetrics_call call;
+	w->metrics_due = false;
+	if (skmetrics_is_empty(&w->metrics))
+		return;
+	if (!w->r) /* at exit: the outcomes were written first, Redis left since */
+		goto out_failed;
+	if (w->metrics.dropped)
+		log_warn("sidekiq metrics: classes beyond the table's limit not counted",
+			 LF_INT("runs", w->metrics.dropped), LF_INT("limit", SKMETRICS_MAX_CLASSES));
+	w->metrics.dropped = 0;
+	skmetrics_build(&w->metrics, util_now_wall(), &call);
+	struct rds_reply *x = rds_eval(w->r, LUA_METRICS, call.nkeys, call.argc, call.argv,
+				       call.lens);
+	skmetrics_call_free(&call);
+	if (x && rds_type(x) != RDS_ERR) {
+		rds_free(x);
+		skmetrics_clear(&w->metrics);
+		if (w->metrics_failed)
+			log_info("sidekiq metrics written again");
+		w->metrics_failed = false;
+		return;
+	}
+	if (!w->metrics_failed)
+		log_warn("sidekiq metrics not written; kept for the next flush",
+			 LF_STR("error", x ? rds_str(x, NULL) : rds_errstr(w->r)));
+	w->metrics_failed = true;
+	if (!x && !final)
+		worker_disconnect(w, "writing sidekiq metrics");
+	rds_free(x);
+out_failed:
+	if (final) {
+		long long runs = 0;
+		for (size_t i = 0; i < w->metrics.n; i++)
+			runs += w->metrics.classes[i].runs;
+		log_warn("sidekiq metrics lost at exit: redis unavailable", LF_INT("runs", runs));
 	}
 }
 

@@ -56,11 +56,12 @@ module Forq
 
     # --- loading the app (master with --prefork, else each worker) ---------
 
-    def boot(scripts, redis_url, environment)
+    def boot(scripts, redis_url, environment, namespace = nil)
       unless ENV["REDIS_PROVIDER"] && ENV[ENV["REDIS_PROVIDER"]]
         ENV["REDIS_URL"] ||= redis_url unless redis_url.empty?
       end
       load_sidekiq
+      use_namespace(namespace) if namespace
       if defined?(::Sidekiq::CLI) && ::Sidekiq::CLI.respond_to?(:instance)
         ::Sidekiq::CLI.instance.environment = environment || ENV["RAILS_ENV"] || ENV["RACK_ENV"]
       end
@@ -78,6 +79,16 @@ module Forq
       Signal.singleton_class.prepend(TrapGuard)
       Kernel.prepend(TrapGuard)
       Kernel.singleton_class.prepend(TrapGuard)
+    end
+
+    # forq's `namespace =`: the app's own Sidekiq client (jobs pushing
+    # jobs) writes where forq reads, through redis-namespace as Sidekiq's
+    # `redis: { namespace: }` does. Set before the app loads, so an app
+    # that configures its own Redis still decides for itself.
+    def use_namespace(namespace)
+      return unless sidekiq?
+      ::Sidekiq.configure_server { |config| config.redis = { namespace: namespace } }
+      ::Sidekiq.configure_client { |config| config.redis = { namespace: namespace } }
     end
 
     # Sidekiq::CLI is what makes Sidekiq.server? true, so the app's

@@ -118,9 +118,11 @@ static VALUE boot_body(VALUE unused)
 	(void)unused;
 	for (size_t i = 0; i < rb.host->nscripts; i++)
 		rb_ary_push(scripts, rb_str_new_cstr(rb.host->scripts[i]));
-	return rb_funcall(rb.mForq, rb_intern("boot"), 3, scripts,
+	const char *ns = FORQ_HOST_HAS(rb.host, redis_namespace) ? rb.host->redis_namespace : NULL;
+	return rb_funcall(rb.mForq, rb_intern("boot"), 4, scripts,
 	                  rb_str_new_cstr(rb.host->redis_url ? rb.host->redis_url : ""),
-	                  rb.host->environment ? rb_str_new_cstr(rb.host->environment) : Qnil);
+	                  rb.host->environment ? rb_str_new_cstr(rb.host->environment) : Qnil,
+	                  ns ? rb_str_new_cstr(ns) : Qnil);
 }
 
 static int vm_start(void)

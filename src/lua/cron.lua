@@ -27,7 +27,9 @@ end
 local pushed, skipped = 0, tonumber(ARGV[6])
 local lock
 if ARGV[9] ~= '' then
-  lock = 'forq:unique:' .. redis.sha1hex(ARGV[9])
+  -- KEYS[1] is <namespace:>forq:leader: the same namespace for the lock
+  local ns = string.sub(KEYS[1], 1, #KEYS[1] - #'forq:leader')
+  lock = ns .. 'forq:unique:' .. redis.sha1hex(ARGV[9])
 end
 for i = 11, #ARGV, 3 do
   local tick = tonumber(ARGV[i])

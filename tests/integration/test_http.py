@@ -129,6 +129,8 @@ def test_metrics_count_jobs_by_class_and_queue_and_survive_worker_replacement(
     m = scrape(port)
     assert val(m, "forq_jobs_processed_total", **weird) == 4
     assert val(m, "forq_job_duration_seconds_count", **{"class": "TestJob"}) == 7
+    assert val(m, "forq_worker_restarts_total", cause="rolling") == 2
+    assert val(m, "forq_worker_restarts_total", cause="crash") == 0
     # A worker killed outright: its lane is folded before it is reused.
     victim = sorted(sum(f.workers().values(), []))[0]
     os.kill(victim, signal.SIGKILL)
@@ -137,6 +139,7 @@ def test_metrics_count_jobs_by_class_and_queue_and_survive_worker_replacement(
     m = scrape(port)
     assert val(m, "forq_jobs_processed_total", **ok) == 7
     assert val(m, "forq_jobs_processed_total", **weird) == 4
+    assert val(m, "forq_worker_restarts_total", cause="crash") == 1
 
     # Quiet: not ready; queue gauges come from the master's poll of Redis.
     f.signal(signal.SIGTSTP)

@@ -15,6 +15,11 @@
  *   FORQ_TEST_RECORD_DIR=DIR    TestJob with "record" in its args appends its
  *                               jid as a line to DIR/runs.<pid>, then sleeps
  *                               FORQ_TEST_RECORD_MS milliseconds
+ *   FORQ_TEST_GROW_MB=N         TestJob with "grow" in its args allocates and
+ *                               touches N MiB more and keeps it (a leaking job,
+ *                               for recycling by max_rss)
+ *   FORQ_TEST_NAP_MS=N          TestJob with "nap" in its args sleeps N ms
+ *                               (a slow job the Busy page can show)
  *   FORQ_TEST_DAEMON_FILE=F     the daemon entry "testdaemon" appends
  *                               "start <name> <scope> <token> <pid>" to F, then
  *                               checks in every 0.2 s through the host, adding
@@ -36,6 +41,8 @@ FORQ_PLUGIN_API;
 static unsigned char *table;
 static int rec_fd = -1; /* record_run's file, per worker */
 static size_t table_len;
+static unsigned char *grown[256]; /* grow_run's blocks, kept until fini */
+static size_t ngrown;
 
 static int slot_listed(const char *var)
 {
@@ -119,6 +126,8 @@ static void fini(void *user)
 	rec_fd = -1;
 	free(table);
 	table = NULL;
+	while (ngrown)
+		free(grown[--ngrown]);
 }
 
 /* The chaos test's record of runs, in files rather than in the Redis
@@ -157,9 +166,21 @@ static void record_latency(const forq_job *job)
 	}
 }
 
+/* Real resident memory: every page written, none freed until exit. */
+static void grow_run(void)
+{
+	const char *mb = getenv("FORQ_TEST_GROW_MB");
+	size_t len = mb ? (size_t)atoi(mb) << 20 : 0;
+	if (!len || ngrown == sizeof(grown) / sizeof(grown[0]) || !(grown[ngrown] = malloc(len)))
+		return;
+	memset(grown[ngrown++], 0x5a, len);
+}
+
 static int echo_run(const forq_job *job, forq_error *err, void *user)
 {
 	(void)user;
+	if (job->args_json && strstr(job->args_json, "grow"))
+		grow_run();
 	record_latency(job);
 	if (job->args_json && strstr(job->args_json, "record"))
 		record_run(job);
@@ -167,6 +188,8 @@ static int echo_run(const forq_job *job, forq_error *err, void *user)
 		raise(SIGSEGV); /* a handler crash takes its worker down */
 	if (job->args_json && strstr(job->args_json, "sleep"))
 		sleep(3600); /* for plugin timeouts */
+	if (job->args_json && strstr(job->args_json, "nap") && getenv("FORQ_TEST_NAP_MS"))
+		usleep((useconds_t)atoi(getenv("FORQ_TEST_NAP_MS")) * 1000);
 	if (job->args_json && strstr(job->args_json, "fail"))
 		return forq_error_set(err, "TestFailure", "asked to fail: %s", job->args_json);
 	return FORQ_OK;

@@ -23,6 +23,9 @@
 #   web [PATH...]        GET each path on Sidekiq::Web behind Rack::Session::Cookie:
 #                        {"PATH": {"status": N, "body": "..."}}.
 #   ttl KEY              Redis TTL of KEY.
+#   multi [[CMD, ARG]...] several commands in one run: an array of results.
+#
+# SIDEKIQ_NAMESPACE set: the client uses Sidekiq's namespace: option.
 #
 # Exit status 0 on success; an exception prints {"error": ...} and exits 1.
 
@@ -68,11 +71,21 @@ def stored_raw(jid, queue, scheduled)
   end
 end
 
+# SIDEKIQ_NAMESPACE: Sidekiq's `redis: { namespace: }` (redis-namespace), as an
+# app that used one configures it.
+unless ENV["SIDEKIQ_NAMESPACE"].to_s.empty?
+  Sidekiq.configure_client do |config|
+    config.redis = {url: ENV["REDIS_URL"], namespace: ENV["SIDEKIQ_NAMESPACE"]}
+  end
+end
+
 cmd = ARGV[0] or abort "usage: sidekiq_cli.rb COMMAND [JSON]"
 arg = ARGV[1] && JSON.parse(ARGV[1], quirks_mode: true)
 
-begin
-  out = case cmd
+def run(cmd, arg)
+  case cmd
+  when "multi" # [[COMMAND, JSON-ARG]...] in one Ruby start: an array of results
+    arg.map { |c, a| run(c, a) }
   when "push"
     items = arg.is_a?(Array) ? arg : [arg]
     items.map do |item|
@@ -136,7 +149,10 @@ begin
   else
     abort "unknown command #{cmd}"
   end
-  puts JSON.generate(out)
+end
+
+begin
+  puts JSON.generate(run(cmd, arg))
 rescue Exception => e # rubocop:disable Lint/RescueException
   puts JSON.generate({"error" => "#{e.class}: #{e.message}", "at" => e.backtrace&.first(5)})
   exit 1

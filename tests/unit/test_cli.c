@@ -417,6 +417,24 @@ START_TEST(test_bad_env_value)
 }
 END_TEST
 
+START_TEST(test_maxmem_env)
+{
+	static const struct env_var env[] = {{"FORQ_MAXMEM_MB", "300"}, {NULL, NULL}};
+	static const struct env_var bad[] = {{"FORQ_MAXMEM_MB", "300M"}, {NULL, NULL}};
+	fake_env = env;
+	ck_assert_int_eq(PARSE(), 0);
+	expect_override("max_rss", "300M", "FORQ_MAXMEM_MB");
+	struct config *c = load();
+	ck_assert_int_eq(c->max_rss_kb, 300L * 1024);
+	config_free(c);
+	cli_free(&cli);
+	fake_env = bad; /* megabytes, as the swarm's variable: no suffix */
+	ck_assert_int_eq(PARSE(), -1);
+	ck_assert_ptr_nonnull(strstr(err, "FORQ_MAXMEM_MB"));
+	ck_assert(cli.env_error);
+}
+END_TEST
+
 START_TEST(test_repeated_parse)
 {
 	/* cli_parse resets getopt, so a second run sees every flag again */
@@ -466,6 +484,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_bad_redis_env);
 	tcase_add_test(tc, test_config_path);
 	tcase_add_test(tc, test_bad_env_value);
+	tcase_add_test(tc, test_maxmem_env);
 	suite_add_tcase(s, tc);
 	return s;
 }

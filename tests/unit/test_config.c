@@ -334,6 +334,28 @@ START_TEST(test_bad_log_settings)
 }
 END_TEST
 
+START_TEST(test_recycling_keys)
+{
+	ck_assert_int_eq(cfg->max_rss_kb, 0);
+	ck_assert_int_eq(cfg->max_jobs, 0);
+	ck_assert_ptr_null(cfg->log_file);
+	ck_assert_int_eq(parse("[forq]\nmax_rss = 300M\nmax_jobs = 1000\nmax_rss_kind = PSS\n"
+			       "log_file = /var/log/forq/forq.log\n"), 0);
+	ck_assert_int_eq(cfg->max_rss_kb, 300L * 1024);
+	ck_assert_int_eq(cfg->max_jobs, 1000);
+	ck_assert_int_eq(cfg->max_rss_kind, CONFIG_PSS);
+	ck_assert_str_eq(cfg->log_file, "/var/log/forq/forq.log");
+	ck_assert_int_eq(parse("[forq]\nmax_rss = 2g\n"), 0);
+	ck_assert_int_eq(cfg->max_rss_kb, 2L << 20);
+	ck_assert_int_eq(parse("[forq]\nmax_rss = 4096\n"), 0); /* no suffix: KiB */
+	ck_assert_int_eq(cfg->max_rss_kb, 4096);
+	expect_error("[forq]\nmax_rss = 300MB\n", 2, "max_rss must be 0 or a size");
+	expect_error("[forq]\nmax_rss = -1M\n", 2, "max_rss must be 0 or a size");
+	expect_error("[forq]\nmax_jobs = -3\n", 2, "max_jobs must be a whole number");
+	expect_error("[forq]\nmax_rss_kind = uss\n", 2, "max_rss_kind must be rss or pss");
+}
+END_TEST
+
 START_TEST(test_syntax_error)
 {
 	expect_error("[forq]\nprocesses = 2\nthis line has no equals\n", 3, "syntax error");
@@ -730,6 +752,7 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_shutdown_timeout_range);
 	tcase_add_test(tc, test_redis_url_schemes);
 	tcase_add_test(tc, test_bad_log_settings);
+	tcase_add_test(tc, test_recycling_keys);
 	tcase_add_test(tc, test_syntax_error);
 	tcase_add_test(tc, test_line_too_long);
 	tcase_add_test(tc, test_first_error_wins);
