@@ -17,6 +17,7 @@
 #include "hostport.h"
 #include "job.h"
 #include "keys.h"
+#include "schedule_yml.h"
 #include "tz.h"
 #include "util.h"
 
@@ -323,6 +324,8 @@ static const struct option_def option_table[] = {
 	{"http_listen", set_http_listen, OFF(http_listen), 0, 0, ""},
 	{"namespace", set_namespace, OFF(namespace), 0, 0, ""},
 	{"sidekiq_config", set_string, OFF(sidekiq_config), 0, 0, ""},
+	{"cron_schedule", set_string, OFF(cron_schedule), 0, 0, ""},
+	{"cron_publish", set_bool, OFF(cron_publish), 0, 0, "true"},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)
@@ -567,6 +570,22 @@ static int cron_check(const struct config_cron *e, char *err, size_t n)
 	return 0;
 }
 
+void config_cron_fini(struct config_cron *e)
+{
+	free(e->name);
+	free(e->source);
+	free(e->schedule);
+	free(e->timezone);
+	free(e->job_class);
+	free(e->args);
+	free(e->queue);
+	free(e->retry);
+	free(e->description);
+	free(e->queue_name_prefix);
+	free(e->queue_name_delimiter);
+	free(e->message);
+}
+
 static int daemon_set(struct config_daemon *d, const char *key, const char *v, char *err,
 		      size_t n)
 {
@@ -737,17 +756,10 @@ void config_free(struct config *c)
 		config_free_argv(c->jobs[i].argv);
 	}
 	free(c->jobs);
-	for (size_t i = 0; i < c->ncrons; i++) {
-		struct config_cron *e = &c->crons[i];
-		free(e->name);
-		free(e->schedule);
-		free(e->timezone);
-		free(e->job_class);
-		free(e->args);
-		free(e->queue);
-		free(e->retry);
-	}
+	for (size_t i = 0; i < c->ncrons; i++)
+		config_cron_fini(&c->crons[i]);
 	free(c->crons);
+	free(c->cron_schedule);
 	for (size_t i = 0; i < c->ndaemons; i++) {
 		free(c->daemons[i].name);
 		config_free_argv(c->daemons[i].argv);

@@ -48,10 +48,16 @@ struct config_job {
 
 enum config_catch_up { CATCH_UP_LATEST, CATCH_UP_ALL, CATCH_UP_NONE };
 
-/* A [cron "name"] section: a periodic enqueue run by the leader. */
+/* The status an entry is published with in sidekiq-cron's tab: UNSET keeps
+ * what the tab says (enabled for a new entry). */
+enum config_cron_status { CRON_STATUS_UNSET, CRON_STATUS_ENABLED, CRON_STATUS_DISABLED };
+
+/* A [cron "name"] section, or an entry of the cron_schedule file
+ * (schedule_yml.h): a periodic enqueue run by the leader. */
 struct config_cron {
 	char *name;
-	int line;            /* of the section header, for later messages */
+	char *source;        /* the schedule.yml it came from; NULL for a [cron] section */
+	int line;            /* of the section header (or yml entry), for later messages */
 	char *schedule;      /* as written */
 	char *timezone;      /* IANA name; default "UTC" */
 	char *job_class;     /* class = */
@@ -60,6 +66,14 @@ struct config_cron {
 	char *retry;         /* JSON value for the payload's "retry": "true" (default), "false", N */
 	enum config_catch_up catch_up;
 	bool overlap_forbid; /* overlap = forbid: skip a tick while the last run is queued or running */
+	/* sidekiq-cron's entry keys (schedule.yml only; see cronpub.h) */
+	char *description;
+	enum config_cron_status status;
+	bool date_as_argument; /* the tick (float seconds) is appended to args */
+	bool active_job;       /* pushed as an ActiveJob JobWrapper */
+	char *queue_name_prefix, *queue_name_delimiter; /* ActiveJob's, NULL = none / "_" */
+	char *message;         /* payload template (JSON object text) or NULL */
+	bool symbolize_args;   /* published only: forq's jobs get JSON args */
 };
 
 enum config_daemon_scope { DAEMON_SCOPE_CLUSTER, DAEMON_SCOPE_NODE };
@@ -120,6 +134,8 @@ struct config {
 	char *http_listen;      /* ADDRESS:PORT of /metrics, /healthz, /readyz; NULL = off */
 	char *namespace;        /* key prefix as redis-namespace's (keys.h); NULL = none */
 	char *sidekiq_config;   /* a Sidekiq sidekiq.yml read under this file (sidekiq_yml.h) */
+	char *cron_schedule;    /* sidekiq-cron schedule.yml, as written (relative to path's directory) */
+	bool cron_publish;      /* publish cron entries in sidekiq-cron's keys */
 	struct config_job *jobs;
 	size_t njobs;
 	struct config_cron *crons;
@@ -168,6 +184,9 @@ char *config_read_file(const char *path, struct config_error *err);
  * Returns a config the caller frees, or NULL with err filled. */
 struct config *config_load(const char *path, const struct config_override *ov, size_t nov,
 			   struct config_error *err);
+
+/* Frees what an entry owns (not the entry itself). */
+void config_cron_fini(struct config_cron *e);
 
 /* "until_executed" etc. for a lock type, and back (-1 for an unknown name). */
 const char *config_unique_name(enum config_unique u);

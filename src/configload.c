@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "schedule_yml.h"
 #include "sidekiq_yml.h"
 #include "util.h"
 
@@ -102,6 +103,9 @@ struct config *config_load(const char *path, const struct config_override *ov, s
 			goto out_free;
 		}
 	}
+	/* Last: cron_schedule may come from the environment or command line. */
+	if (c->cron_schedule && schedule_yml_load(c, c->cron_schedule, err))
+		goto out_free;
 	free(text);
 	return c;
 out_free:

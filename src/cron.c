@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cronplan.h"
+#include "cronpub.h"
 #include "job.h"
 #include "keys.h"
 #include "log.h"
@@ -27,12 +28,28 @@
  * case it comes back (a rolled-back deploy) with its watermark. */
 #define CRON_FORGET_AFTER 604800
 
+/* The fields of sidekiq-cron's record forq writes from its configuration;
+ * status and last_enqueue_time are written by cron.lua. */
+static const char *const record_fields[] = {
+	"name", "klass", "cron", "description", "args", "date_as_argument", "message",
+	"active_job", "queue_name_prefix", "queue_name_delimiter", "symbolize_args"};
+#define CRON_RECORD_FIELDS 11
+#define CRON_RECORD_FIELDS_TEXT "11"
+_Static_assert(sizeof(record_fields) / sizeof(record_fields[0]) == CRON_RECORD_FIELDS,
+	       "record_fields");
+
 struct cron_entry {
 	const struct config_cron *cfg;
 	struct cronplan plan;
 	char *key;       /* forq:cron:<name> */
-	const char *queue;
+	char *queue;
 	char *queue_key; /* queue:<queue> */
+	/* sidekiq-cron's record (publishing on): its keys, cron_jobs member
+	 * and the fields forq writes (pairs), and whether this leadership or
+	 * configuration has written it yet */
+	char *pub_key, *pub_enqueued, *pub_jids, *pub_member;
+	char *pub_values[CRON_RECORD_FIELDS];
+	bool published;
 	/* overlap = forbid: the until_executed lock string of the entry's job
 	 * (NULL otherwise), and that lock's TTL in seconds */
 	char *lock;
@@ -47,6 +64,7 @@ struct cron {
 	struct rds_async *rds;
 	struct cron_entry *entries;
 	size_t n;
+	bool publish;    /* cron_publish: keep sidekiq-cron's records */
 	char lease[400]; /* "" when not the leader */
 	unsigned gen;    /* bumped when entries or leadership change */
 	bool busy;       /* a round is in flight */
@@ -69,16 +87,52 @@ struct cron_req {
 
 static void cron_round(struct cron *c);
 static void cron_fire(struct cron *c);
+static void cron_unpublish(struct cron *c, const char *name);
 
 static void entries_free(struct cron_entry *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		cronplan_fini(&e[i].plan);
 		free(e[i].key);
+		free(e[i].queue);
 		free(e[i].queue_key);
 		free(e[i].lock);
+		free(e[i].pub_key);
+		free(e[i].pub_enqueued);
+		free(e[i].pub_jids);
+		free(e[i].pub_member);
+		for (size_t f = 0; f < CRON_RECORD_FIELDS; f++)
+			free(e[i].pub_values[f]);
 	}
 	free(e);
+}
+
+static char *text_bool(bool b)
+{
+	return xstrdup(b ? "true" : "false");
+}
+
+/* The fields of sidekiq-cron's record that come from the configuration,
+ * as its Job#to_hash writes them (booleans as true/false, nil as ""). */
+static void entry_record(struct cron_entry *e)
+{
+	const struct config_cron *cc = e->cfg;
+	char *values[CRON_RECORD_FIELDS] = {xstrdup(cc->name),
+			  xstrdup(cc->job_class),
+			  cronpub_cron(cc),
+			  xstrdup(cc->description ? cc->description : ""),
+			  xstrdup(cc->args ? cc->args : "[]"),
+			  text_bool(cc->date_as_argument),
+			  cronpub_message(cc),
+			  text_bool(cc->active_job),
+			  xstrdup(cc->queue_name_prefix ? cc->queue_name_prefix : ""),
+			  xstrdup(cc->queue_name_delimiter ? cc->queue_name_delimiter : ""),
+			  text_bool(cc->symbolize_args)};
+	memcpy(e->pub_values, values, sizeof(values));
+	e->pub_key = keys_sidekiq_cron_job(cc->name);
+	e->pub_enqueued = keys_sidekiq_cron_enqueued(cc->name);
+	e->pub_jids = keys_sidekiq_cron_jids(cc->name);
+	e->pub_member = keys_sidekiq_cron_member(cc->name);
 }
 
 static struct cron_entry *entries_new(const struct config *cfg, char *err, size_t errlen)
@@ -95,8 +149,9 @@ static struct cron_entry *entries_new(const struct config *cfg, char *err, size_
 		const struct config_cron *cc = &cfg->crons[i];
 		const struct config_job *jc = config_find_job(cfg, cc->job_class);
 		e[i].key = keys_cron(cc->name);
-		e[i].queue = cc->queue ? cc->queue : "default";
+		e[i].queue = cronpub_queue(cc);
 		e[i].queue_key = keys_queue(e[i].queue);
+		entry_record(&e[i]);
 		e[i].lock_ttl = jc && jc->unique != UNIQUE_NONE ? jc->unique_ttl : UNIQUE_TTL_DEFAULT;
 		if (cc->overlap_forbid)
 			e[i].lock = job_lock_string(cc->job_class, e[i].queue, cc->args ? cc->args : "[]",
@@ -180,6 +235,24 @@ static void cron_step_done(struct cron *c)
 		cron_round_done(c);
 }
 
+/* What the script says beyond the pushes: ticks the sidekiq-cron tab
+ * stopped, ticks its poller took. */
+static void cron_log_record(const struct cron_entry *e, struct rds_reply *x, long long skipped)
+{
+	const char *why = rds_str(rds_elem(x, 4), NULL);
+	long long taken = rds_int(rds_elem(x, 5));
+	if (skipped && why && !strcmp(why, "disabled"))
+		log_info("cron ticks skipped: disabled in the sidekiq-cron tab",
+			 LF_STR("cron", e->cfg->name), LF_INT("skipped", skipped));
+	else if (skipped && why && !strcmp(why, "deleted"))
+		log_warn("cron ticks skipped: deleted in the sidekiq-cron tab; "
+			 "it runs again from the next reload",
+			 LF_STR("cron", e->cfg->name), LF_INT("skipped", skipped));
+	if (taken)
+		log_info("cron tick already enqueued by a sidekiq-cron poller",
+			 LF_STR("cron", e->cfg->name), LF_INT("ticks", taken));
+}
+
 static void cron_on_fired(struct rds_reply *x, void *priv)
 {
 	struct cron *c = NULL;
@@ -188,7 +261,7 @@ static void cron_on_fired(struct rds_reply *x, void *priv)
 		goto out_step;
 	struct cron_entry *e = &c->entries[idx];
 	const char *name = e->cfg->name;
-	if (!x || rds_type(x) != RDS_ARR || rds_len(x) != 4) {
+	if (!x || rds_type(x) != RDS_ARR || rds_len(x) != 6) {
 		log_warn("cron script failed; retrying next round", LF_STR("cron", name),
 			 LF_STR("error", x ? rds_str(x, NULL) : "no reply"));
 		e->wm_known = false;
@@ -206,6 +279,7 @@ static void cron_on_fired(struct rds_reply *x, void *priv)
 	e->wm_known = true;
 	c->fired += (unsigned long long)pushed;
 	c->skipped += (unsigned long long)skipped;
+	e->published = true;
 	e->next = cronexpr_next(e->plan.expr, e->plan.zone, e->wm);
 	if (status == 0)
 		log_info("cron entry starts now (new or changed; no backfill)", LF_STR("cron", name),
@@ -214,10 +288,15 @@ static void cron_on_fired(struct rds_reply *x, void *priv)
 		log_info("cron enqueued", LF_STR("cron", name), LF_STR("class", e->cfg->job_class),
 			 LF_INT("tick", e->wm), LF_INT("jobs", pushed),
 			 LF_DBL("late", c->now - (double)e->wm));
-	if (skipped)
+	const char *why = rds_str(rds_elem(x, 4), NULL);
+	if (why && *why)
+		cron_log_record(e, x, skipped);
+	else if (skipped)
 		log_warn("cron ticks skipped", LF_STR("cron", name), LF_INT("skipped", skipped),
 			 LF_STR("catch_up", config_catch_up_name(e->cfg->catch_up)),
 			 LF_BOOL("overlap_forbidden", e->cfg->overlap_forbid));
+	if (rds_int(rds_elem(x, 5)))
+		cron_log_record(e, x, 0);
 out_step:
 	if (c)
 		cron_step_done(c);
@@ -230,9 +309,7 @@ static char *cron_payload(const struct cron *c, const struct cron_entry *e, int6
 {
 	const struct config_cron *cc = e->cfg;
 	char err[256], tickbuf[32], ttlbuf[32], *name, *out;
-	char *raw = job_build(cc->job_class, cc->args ? cc->args : "[]", cc->queue,
-			      cc->retry ? cc->retry : "true", jid, NULL, c->now, false, err,
-			      sizeof(err));
+	char *raw = cronpub_payload(cc, tick, jid, c->now, err, sizeof(err));
 	if (!raw)
 		return NULL; /* config_load built it once already */
 	name = job_json_quote(cc->name);
@@ -244,6 +321,30 @@ static char *cron_payload(const struct cron *c, const struct cron_entry *e, int6
 	free(raw);
 	free(name);
 	return out;
+}
+
+/* The publishing arguments of cron.lua (11 to 17 and the record). */
+static size_t cron_publish_argv(const struct cron *c, const struct cron_entry *e, int64_t now_s,
+				const char **argv, char **owned, size_t *no)
+{
+	char t[CRONPUB_TIME_MAX];
+	size_t a = 11;
+	int64_t seed = cronexpr_prev(e->plan.expr, e->plan.zone, now_s);
+	enum config_cron_status st = e->cfg->status;
+	argv[a++] = !c->publish ? "0" : e->published ? "1" : "2";
+	argv[a++] = st == CRON_STATUS_ENABLED ? "enabled" : st == CRON_STATUS_DISABLED ? "disabled" : "";
+	cronpub_last_time(now_s, t);
+	argv[a++] = owned[(*no)++] = xstrdup(t);
+	argv[a++] = e->pub_member;
+	argv[a++] = owned[(*no)++] = xasprintf("%lld", (long long)seed);
+	cronpub_member(seed, t);
+	argv[a++] = owned[(*no)++] = xstrdup(t);
+	argv[a++] = e->published || !c->publish ? "0" : CRON_RECORD_FIELDS_TEXT;
+	for (size_t f = 0; c->publish && !e->published && f < CRON_RECORD_FIELDS; f++) {
+		argv[a++] = record_fields[f];
+		argv[a++] = e->pub_values[f];
+	}
+	return a;
 }
 
 static void cron_fire_entry(struct cron *c, size_t idx)
@@ -258,7 +359,7 @@ static void cron_fire_entry(struct cron *c, size_t idx)
 
 	if (!reset) {
 		n = cronplan_due(&e->plan, cc->catch_up, e->wm, c->now, ticks, &newest, &skipped);
-		if (!n && newest == e->wm) {
+		if (!n && newest == e->wm && (e->published || !c->publish)) {
 			free(ticks);
 			return; /* nothing due */
 		}
@@ -268,31 +369,37 @@ static void cron_fire_entry(struct cron *c, size_t idx)
 		newest = 0;
 		skipped = 0;
 	}
-	size_t argc = 15 + 3 * n;
+	size_t argc = 9 + 17 + 2 * CRON_RECORD_FIELDS + 4 * n;
 	const char **argv = xcalloc(argc, sizeof(*argv));
-	char **owned = xcalloc(5 + 3 * n, sizeof(*owned));
+	char **owned = xcalloc(8 + 4 * n, sizeof(*owned));
 	size_t no = 0;
 	int64_t next = cronexpr_next(e->plan.expr, e->plan.zone, now_s);
 	argv[0] = KEY_LEADER, argv[1] = e->key, argv[2] = e->queue_key, argv[3] = KEY_QUEUES;
-	argv[4] = KEY_CRONS, argv[5] = c->lease, argv[6] = cc->name, argv[7] = e->plan.spec;
-	argv[8] = owned[no++] = xasprintf("%lld", (long long)now_s);
-	argv[9] = owned[no++] = xasprintf("%lld", (long long)newest);
-	argv[10] = owned[no++] = xasprintf("%ld", skipped);
-	argv[11] = owned[no++] = xasprintf("%lld", (long long)next);
-	argv[12] = e->queue;
-	argv[13] = e->lock ? e->lock : "";
-	argv[14] = owned[no++] = xasprintf("%.0f", e->lock_ttl * 1000);
+	argv[4] = KEY_CRONS, argv[5] = KEY_SIDEKIQ_CRON_JOBS, argv[6] = e->pub_key;
+	argv[7] = e->pub_enqueued, argv[8] = e->pub_jids;
+	argv[9] = c->lease, argv[10] = cc->name, argv[11] = e->plan.spec;
+	argv[12] = owned[no++] = xasprintf("%lld", (long long)now_s);
+	argv[13] = owned[no++] = xasprintf("%lld", (long long)newest);
+	argv[14] = owned[no++] = xasprintf("%ld", skipped);
+	argv[15] = owned[no++] = xasprintf("%lld", (long long)next);
+	argv[16] = e->queue;
+	argv[17] = e->lock ? e->lock : "";
+	argv[18] = owned[no++] = xasprintf("%.0f", e->lock_ttl * 1000);
+	/* KEYS take 9 slots before ARGV[1]: script ARGV i is argv[8 + i] */
+	size_t a = 8 + cron_publish_argv(c, e, now_s, argv + 8, owned, &no);
 	for (size_t i = 0; i < n; i++) {
-		char jid[25];
+		char jid[25], member[CRONPUB_TIME_MAX];
 		cronplan_jid(cc->name, ticks[i], jid);
-		argv[15 + 3 * i] = owned[no++] = xasprintf("%lld", (long long)ticks[i]);
-		argv[16 + 3 * i] = owned[no++] = xstrdup(jid);
-		argv[17 + 3 * i] = owned[no++] = cron_payload(c, e, ticks[i], jid);
-		if (!argv[17 + 3 * i])
-			argv[17 + 3 * i] = "{}"; /* unreachable: the config built it */
+		cronpub_member(ticks[i], member);
+		argv[a++] = owned[no++] = xasprintf("%lld", (long long)ticks[i]);
+		argv[a++] = owned[no++] = xstrdup(jid);
+		argv[a] = owned[no++] = cron_payload(c, e, ticks[i], jid);
+		if (!argv[a++])
+			argv[a - 1] = "{}"; /* unreachable: the config built it */
+		argv[a++] = owned[no++] = xstrdup(member);
 	}
 	struct cron_req *r = req_new(c, idx);
-	if (rds_async_eval(c->rds, cron_on_fired, r, LUA_CRON, 5, (int)argc, argv, NULL))
+	if (rds_async_eval(c->rds, cron_on_fired, r, LUA_CRON, 9, (int)a, argv, NULL))
 		req_drop(r); /* not connected: the next round tries again */
 	for (size_t i = 0; i < no; i++)
 		free(owned[i]);
@@ -401,6 +508,7 @@ struct cron *cron_new(struct ev_loop *loop, struct rds_async *rds, const struct 
 		return NULL;
 	}
 	c->n = cfg->ncrons;
+	c->publish = cfg->cron_publish;
 	c->loop = loop;
 	c->rds = rds;
 	ev_timer_init(&c->w, cron_on_timer, 0.0, 0.0);
@@ -436,10 +544,26 @@ static void cron_on_members(struct rds_reply *x, void *priv)
 		const char *srem[] = {"SREM", KEY_CRONS, name}, *exp[] = {"EXPIRE", key, ttl};
 		rds_async_call(c->rds, rds_ignore_reply, NULL, 3, srem, NULL);
 		rds_async_call(c->rds, rds_ignore_reply, NULL, 3, exp, NULL);
+		if (c->publish)
+			cron_unpublish(c, name);
 		log_info("cron entry no longer configured; its state expires in 7 days",
 			 LF_STR("cron", name));
 		free(key);
 	}
+}
+
+static void cron_unpublish(struct cron *c, const char *name)
+{
+	char *member = keys_sidekiq_cron_member(name), *job = keys_sidekiq_cron_job(name);
+	char *enq = keys_sidekiq_cron_enqueued(name), *jids = keys_sidekiq_cron_jids(name);
+	const char *srem[] = {"SREM", KEY_SIDEKIQ_CRON_JOBS, member};
+	const char *del[] = {"DEL", job, enq, jids};
+	rds_async_call(c->rds, rds_ignore_reply, NULL, 3, srem, NULL);
+	rds_async_call(c->rds, rds_ignore_reply, NULL, 4, del, NULL);
+	free(member);
+	free(job);
+	free(enq);
+	free(jids);
 }
 
 static void cron_prune(struct cron *c)
@@ -453,8 +577,10 @@ static void cron_prune(struct cron *c)
 static void cron_forget(struct cron *c)
 {
 	c->gen++;
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; i < c->n; i++) {
 		c->entries[i].wm_known = false;
+		c->entries[i].published = false; /* written again, undoing a Delete in the tab */
+	}
 }
 
 void cron_set_lease(struct cron *c, const char *lease)
@@ -491,6 +617,7 @@ int cron_reconfigure(struct cron *c, const struct config *cfg, char *err, size_t
 	entries_free(c->entries, c->n);
 	c->entries = e;
 	c->n = rc ? 0 : cfg->ncrons;
+	c->publish = cfg->cron_publish;
 	cron_forget(c);
 	cron_round(c);
 	cron_prune(c);

@@ -926,3 +926,11 @@ char *job_lock_string(const char *job_class, const char *queue, const char *args
 	json_decref(a);
 	return out;
 }
+
+char job_json_kind(const char *text)
+{
+	json_t *v = json_loads(text, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, NULL);
+	char kind = !v ? 0 : json_is_array(v) ? '[' : json_is_object(v) ? '{' : 'v';
+	json_decref(v);
+	return kind;
+}

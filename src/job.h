@@ -153,6 +153,10 @@ int job_json_get_number(const char *json, const char *key, double *out);
 char *job_lock_string(const char *job_class, const char *queue, const char *args_json,
 		      const int *positions, size_t npositions);
 
+/* What JSON text holds: '[' an array, '{' an object, 'v' another value,
+ * 0 when it is not JSON (for cron entries whose args are a string). */
+char job_json_kind(const char *text);
+
 /* Reads "queue" of a payload cheaply (for requeues); NULL if none. Caller frees. */
 char *job_peek_queue(const char *raw);
 

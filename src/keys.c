@@ -132,6 +132,26 @@ char *keys_cron(const char *name)
 	return keys_build("forq:cron:%s", name);
 }
 
+char *keys_sidekiq_cron_member(const char *name)
+{
+	return xasprintf("cron_job:%s", name);
+}
+
+char *keys_sidekiq_cron_job(const char *name)
+{
+	return keys_build("cron_job:%s", name);
+}
+
+char *keys_sidekiq_cron_enqueued(const char *name)
+{
+	return keys_build("cron_job:%s:enqueued", name);
+}
+
+char *keys_sidekiq_cron_jids(const char *name)
+{
+	return keys_build("cron_job:%s:jid_history", name);
+}
+
 char *keys_daemon(const char *name)
 {
 	return keys_build("forq:daemon:%s", name);

@@ -58,7 +58,8 @@
 	X(SWEEP_SETTLE, "forq:sweep:settle")                                                       \
 	X(CRONS, "forq:crons")                                                                     \
 	X(DAEMONS, "forq:daemons")                                                                 \
-	X(UNIQUE_PREFIX, "forq:unique:")
+	X(UNIQUE_PREFIX, "forq:unique:")                                                           \
+	X(SIDEKIQ_CRON_JOBS, "cron_jobs")
 
 enum keys_id {
 #define KEYS_ENUM_(id, name) KEYS_ID_##id,
@@ -89,6 +90,12 @@ const char *keys_fixed(enum keys_id id);
 /* Cron entries and daemons the masters run, for `forq status`. */
 #define KEY_CRONS keys_fixed(KEYS_ID_CRONS)
 #define KEY_DAEMONS keys_fixed(KEYS_ID_DAEMONS)
+/* sidekiq-cron 1.8's keys, which forq publishes its cron entries in
+ * (cronpub.h): the SET cron_jobs holds the *member* names
+ * "cron_job:<name>" and the HASH cron_job:<name> the entry. A member is a
+ * key name as sidekiq-cron writes it, never prefixed by a namespace (as
+ * redis-namespace leaves set members alone); the key functions are. */
+#define KEY_SIDEKIQ_CRON_JOBS keys_fixed(KEYS_ID_SIDEKIQ_CRON_JOBS)
 /* forq:unique:<sha1 of class, queue and args>, and <that>:run for the
  * while-executing phase; the digest is computed in Lua (unique.lua). */
 #define KEY_UNIQUE_PREFIX keys_fixed(KEYS_ID_UNIQUE_PREFIX)
@@ -119,6 +126,10 @@ char *keys_signals(const char *identity); /* <identity>-signals */
 char *keys_node(const char *identity);    /* forq:node:<identity> */
 char *keys_lost(const char *jid);         /* forq:lost:<jid>: abnormal losses */
 char *keys_cron(const char *name);        /* forq:cron:<name>: watermark hash */
+char *keys_sidekiq_cron_member(const char *name);  /* cron_job:<name>, a member of cron_jobs */
+char *keys_sidekiq_cron_job(const char *name);     /* cron_job:<name>: the HASH */
+char *keys_sidekiq_cron_enqueued(const char *name); /* cron_job:<name>:enqueued: ZSET of ticks */
+char *keys_sidekiq_cron_jids(const char *name);    /* cron_job:<name>:jid_history: LIST */
 char *keys_daemon(const char *name);      /* forq:daemon:<name>: the lease */
 char *keys_daemon_epoch(const char *name); /* forq:daemon:<name>:epoch: token counter */
 /* forq:daemon:<name>:runid: the Redis run id the daemon's last acquire saw;

@@ -74,7 +74,7 @@ static void write_cluster(struct master *m, FILE *f)
 	               "Cron ticks this node enqueued as leader.");
 	fprintf(f, "forq_cron_ticks_fired_total %llu\n", fired);
 	metrics_family(f, "forq_cron_ticks_skipped_total", "counter",
-	               "Cron ticks this node skipped as leader (catch_up, overlap).");
+	               "Cron ticks this node skipped as leader (catch_up, overlap, disabled).");
 	fprintf(f, "forq_cron_ticks_skipped_total %llu\n", skipped);
 	metrics_family(f, "forq_daemon_running", "gauge",
 	               "1 while the daemon's process runs on this node.");
