@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hostport.h"
 #include "keys.h"
 #include "rdsurl.h"
 #include "util.h"
@@ -108,6 +109,20 @@ static int set_redis_url(struct config *c, const struct option_def *d, const cha
 {
 	if (strncmp(v, "redis://", 8) && strncmp(v, "rediss://", 9) && strncmp(v, "unix://", 7)) {
 		util_seterr(err, n, "redis_url must start with redis://, rediss:// or unix://");
+		return -1;
+	}
+	return set_string(c, d, v, err, n);
+}
+
+/* http_listen: checked here so a bad address names its file and line. */
+static int set_http_listen(struct config *c, const struct option_def *d, const char *v,
+			   char *err, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[256];
+	if (*v && hostport_parse(v, &ss, &len, why, sizeof(why))) {
+		util_seterr(err, n, "http_listen: %s", why);
 		return -1;
 	}
 	return set_string(c, d, v, err, n);
@@ -301,6 +316,7 @@ static const struct option_def option_table[] = {
 	{"daemon_ttl", set_seconds, OFF(daemon_ttl), 1, 3600, "30"},
 	{"daemon_renew", set_seconds, OFF(daemon_renew), 0.1, 3600, "10"},
 	{"daemon_acquire", set_seconds, OFF(daemon_acquire), 0.1, 3600, "5"},
+	{"http_listen", set_http_listen, OFF(http_listen), 0, 0, ""},
 	{"namespace", set_namespace, OFF(namespace), 0, 0, ""},
 	{"sidekiq_config", set_string, OFF(sidekiq_config), 0, 0, ""},
 	{"cron_schedule", set_string, OFF(cron_schedule), 0, 0, ""},
@@ -341,6 +357,7 @@ void config_free(struct config *c)
 	free(c->user);
 	free(c->environment);
 	free(c->pidfile);
+	free(c->http_listen);
 	free(c->log_file);
 	free(c->namespace);
 	free(c->sidekiq_config);

@@ -135,6 +135,7 @@ struct config {
 	double daemon_ttl;      /* seconds a cluster daemon's lease lasts unrenewed */
 	double daemon_renew;    /* seconds between a holder's renewals */
 	double daemon_acquire;  /* seconds between attempts to take a free daemon */
+	char *http_listen;      /* ADDRESS:PORT of /metrics, /healthz, /readyz; NULL = off */
 	char *namespace;        /* key prefix as redis-namespace's (keys.h); NULL = none */
 	char *sidekiq_config;   /* a Sidekiq sidekiq.yml read under this file (sidekiq_yml.h) */
 	char *cron_schedule;    /* sidekiq-cron schedule.yml, as written (relative to path's directory) */

@@ -74,6 +74,7 @@ struct cron {
 	int pending;     /* Redis replies still to come */
 	double now;      /* Redis TIME of this round */
 	double offset;   /* Redis clock minus ours */
+	unsigned long long fired, skipped; /* ticks, for /metrics */
 	ev_timer w;
 };
 
@@ -277,6 +278,8 @@ static void cron_on_fired(struct rds_reply *x, void *priv)
 	}
 	e->wm = rds_int(rds_elem(x, 1));
 	e->wm_known = true;
+	c->fired += (unsigned long long)pushed;
+	c->skipped += (unsigned long long)skipped;
 	e->published = true;
 	e->next = cronexpr_next(e->plan.expr, e->plan.zone, e->wm);
 	if (status == 0)
@@ -632,4 +635,10 @@ void cron_free(struct cron *c)
 		return;
 	}
 	cron_destroy(c);
+}
+
+void cron_counts(const struct cron *c, unsigned long long *fired, unsigned long long *skipped)
+{
+	*fired = c->fired;
+	*skipped = c->skipped;
 }

@@ -96,6 +96,7 @@ static void master_reload(struct master *m)
 	m->cfg = nc;
 	registry_reconfigure(m->reg, nc);
 	daemon_set_reconfigure(m->daemons, nc);
+	master_http_reconfigure(m);
 	master_reopen_logs(m, "HUP");
 	if (m->state != M_RUNNING) {
 		m->target = nc->processes;
@@ -331,6 +332,7 @@ static void master_free(struct master *m)
 	 * those belong to the modules below, which must still exist. Calls
 	 * they make from there fail at once. */
 	rds_async_free(m->rds);
+	master_http_free(m);
 	sdnotify_free(m->notify);
 	leader_free(m->leader);
 	cron_free(m->cron);
@@ -393,7 +395,7 @@ int master_run(struct config *cfg, const struct cli *cli)
 	master_watch_signals(m);
 	master_notify_start(m);
 	master_recycle_init(m);
-	if ((rc = master_start_redis(m)))
+	if ((rc = master_start_redis(m)) || (rc = master_http_start(m)))
 		goto out;
 	for (int i = 0; i < m->target && m->state == M_RUNNING; i++)
 		master_spawn(m, &m->slots[i], false);
