@@ -375,12 +375,11 @@ void rds_async_forget(struct rds_async *a)
 	a->closing = true;
 	a->on_state = NULL;
 	ra_teardown(a);
-	while (a->head) {
-		struct rds_pending *p = a->head;
-		a->head = p->next;
-		free(p);
-	}
-	a->tail = NULL;
+	/* The pending requests stay listed, callbacks never run: their
+	 * private data belongs to the parent's modules (a cron round, a
+	 * recovery) whose copies this child keeps but never uses, and it must
+	 * stay reachable, as in the parent, or the child's leak check counts
+	 * it when the child exits. */
 	free(a->out);
 	a->out = NULL;
 	a->out_cap = 0;
