@@ -73,6 +73,9 @@ static int client_connect(struct client *c)
 		fprintf(stderr, "forq: redis_url: %s\n", err);
 		return 78;
 	}
+	if (c->cfg->sentinel_password)
+		util_strlcpy(u.sentinel_password, c->cfg->sentinel_password,
+			     sizeof(u.sentinel_password));
 	if (!(c->r = rds_open(&u, CLIENT_TIMEOUT, err, sizeof(err)))) {
 		fprintf(stderr, "forq: %s\n", err);
 		return 1;

@@ -56,6 +56,19 @@ static int set_seconds(struct config *c, const struct option_def *d, const char 
 	return 0;
 }
 
+static int set_int(struct config *c, const struct option_def *d, const char *v, char *err,
+		   size_t n)
+{
+	long x;
+	if (util_parse_long(v, (long)d->min, (long)d->max, &x)) {
+		util_seterr(err, n, "%s must be a whole number from %g to %g, not '%s'", d->key,
+			    d->min, d->max, v);
+		return -1;
+	}
+	*FIELD(c, d, int) = (int)x;
+	return 0;
+}
+
 static int set_bool(struct config *c, const struct option_def *d, const char *v, char *err,
 		    size_t n)
 {
@@ -114,8 +127,10 @@ static int set_redis_url(struct config *c, const struct option_def *d, const cha
 			       "use a local TLS proxy such as stunnel and redis://");
 		return -1;
 	}
-	if (strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7)) {
-		util_seterr(err, n, "redis_url must start with redis:// or unix://");
+	if (strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7) &&
+	    strncmp(v, "redis+sentinel://", 17) && strncmp(v, "rediss+sentinel://", 18)) {
+		util_seterr(err, n, "redis_url must start with redis://, unix:// or "
+				    "redis+sentinel://");
 		return -1;
 	}
 	return set_string(c, d, v, err, n);
@@ -310,6 +325,11 @@ static const struct option_def option_table[] = {
 	{"sidekiq_config", set_string, OFF(sidekiq_config), 0, 0, ""},
 	{"cron_schedule", set_string, OFF(cron_schedule), 0, 0, ""},
 	{"cron_publish", set_bool, OFF(cron_publish), 0, 0, "true"},
+	/* Sentinel and replication (sentinel.h, worker_redis.c) */
+	{"sentinel_password", set_string, OFF(sentinel_password), 0, 0, ""},
+	{"min_replicas", set_int, OFF(min_replicas), 0, 100, "0"},
+	/* each WAIT stays well inside a worker's 5 s call timeout */
+	{"min_replicas_timeout", set_seconds, OFF(min_replicas_timeout), 0.01, 2, "1"},
 };
 
 char **config_split_argv(const char *cmd, char *err, size_t n)
@@ -734,6 +754,7 @@ void config_free(struct config *c)
 	free(c->log_file);
 	free(c->namespace);
 	free(c->sidekiq_config);
+	free(c->sentinel_password);
 	for (size_t i = 0; i < c->njobs; i++) {
 		free(c->jobs[i].name);
 		config_free_argv(c->jobs[i].argv);

@@ -278,6 +278,9 @@ static int master_prepare(struct master *m)
 		log_error("bad redis URL", LF_STR("error", err));
 		return CONFIG_EXIT_CONFIG;
 	}
+	if (m->cfg->sentinel_password)
+		util_strlcpy(m->url.sentinel_password, m->cfg->sentinel_password,
+			     sizeof(m->url.sentinel_password));
 	/* Before an app boots for seconds: a Ruby daemon needs a Ruby app. */
 	if (daemon_set_check(m->cfg, false, NULL, err, sizeof(err))) {
 		log_error("configuration error", LF_STR("error", err));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sentinel.h"
 #include "util.h"
 
 #define RDS_BACKOFF_MIN 0.1
@@ -120,6 +121,9 @@ out_fail:
 
 struct rds *rds_open(const struct rdsurl *u, double timeout, char *err, size_t n)
 {
+	/* sentinel hook: ask the sentinels, then rds_open the master they name */
+	if (u->nsentinels)
+		return sentinel_open(u, timeout, err, n);
 	struct rds *r = xcalloc(1, sizeof(*r));
 	struct timeval tv = to_tv(timeout);
 	r->c = u->path[0] ? redisConnectUnixWithTimeout(u->path, tv)
@@ -247,6 +251,11 @@ struct rds_async {
 	ev_timer connect_w;
 	rds_state_cb on_state;
 	void *priv;
+	/* sentinel hook: a redis+sentinel:// URL is looked up before each
+	 * connect (a->url.host/port then hold the answer) */
+	struct sentinel_query *query;
+	bool resolved;
+	char master_addr[300]; /* the master last confirmed, for the switch log */
 };
 
 struct rds_call_ctx {
@@ -316,6 +325,40 @@ static void rds_async_on_handshake(redisAsyncContext *ac, void *reply, void *pri
 	}
 }
 
+/* sentinel hook: the node the sentinels named must say it is the master;
+ * else (a failover under way) the connection is dropped and asked again. */
+static void rds_async_on_role(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct rds_async *a = ac->data;
+	redisReply *x = reply;
+	(void)priv;
+	if (!x)
+		return;
+	if (x->type == REDIS_REPLY_ARRAY && x->elements > 0 &&
+	    x->element[0]->type == REDIS_REPLY_STRING && !strcmp(x->element[0]->str, "master")) {
+		sentinel_note_master(a->master_addr, sizeof(a->master_addr), a->url.master_name,
+				     a->addr);
+		return;
+	}
+	log_warn("redis named master by the sentinels is not a master; asking again",
+		 LF_STR("conn", a->what), LF_STR("redis", a->addr));
+	redisAsyncDisconnect(ac);
+}
+
+static void rds_async_on_found(const char *host, int port, void *priv)
+{
+	struct rds_async *a = priv;
+	if (!host) {
+		rds_async_lost(a, "no sentinel named the master");
+		return;
+	}
+	util_strlcpy(a->url.host, host, sizeof(a->url.host));
+	a->url.port = port;
+	snprintf(a->addr, sizeof(a->addr), "%s:%d", host, port);
+	a->resolved = true;
+	rds_async_connect(a);
+}
+
 static void rds_async_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct rds_async *a = t->data;
@@ -343,6 +386,13 @@ static void rds_async_on_connect_timeout(struct ev_loop *loop, ev_timer *t, int 
 static void rds_async_connect(struct rds_async *a)
 {
 	const struct rdsurl *u = &a->url;
+	/* sentinel hook: each connect first asks the sentinels, without
+	 * blocking; rds_async_on_found comes back here with the answer */
+	if (u->nsentinels && !a->resolved) {
+		sentinel_query_start(a->query);
+		return;
+	}
+	a->resolved = false;
 	a->ac = u->path[0] ? redisAsyncConnectUnix(u->path) : redisAsyncConnect(u->host, u->port);
 	if (!a->ac || a->ac->err) {
 		const char *why = a->ac ? a->ac->errstr : "out of memory";
@@ -364,6 +414,8 @@ static void rds_async_connect(struct rds_async *a)
 		redisAsyncCommand(a->ac, rds_async_on_handshake, NULL, "AUTH %s", u->password);
 	if (u->db)
 		redisAsyncCommand(a->ac, rds_async_on_handshake, NULL, "SELECT %d", u->db);
+	if (u->nsentinels) /* sentinel hook */
+		redisAsyncCommand(a->ac, rds_async_on_role, NULL, "ROLE");
 	ev_timer_set(&a->connect_w, RDS_CONNECT_TIMEOUT, 0.0);
 	ev_timer_start(a->loop, &a->connect_w);
 }
@@ -375,7 +427,10 @@ struct rds_async *rds_async_new(struct ev_loop *loop, const struct rdsurl *u, co
 	a->loop = loop;
 	a->url = *u;
 	snprintf(a->what, sizeof(a->what), "%s", what);
-	if (u->path[0])
+	if (u->nsentinels) { /* sentinel hook */
+		snprintf(a->addr, sizeof(a->addr), "sentinel:%s", u->master_name);
+		a->query = sentinel_query_new(loop, u, rds_async_on_found, a);
+	} else if (u->path[0])
 		snprintf(a->addr, sizeof(a->addr), "unix:%s", u->path);
 	else
 		snprintf(a->addr, sizeof(a->addr), "%s:%d", u->host, u->port);
@@ -398,6 +453,7 @@ void rds_async_free(struct rds_async *a)
 	a->on_state = NULL;
 	ev_timer_stop(a->loop, &a->retry_w);
 	ev_timer_stop(a->loop, &a->connect_w);
+	sentinel_query_free(a->query); /* sentinel hook */
 	if (a->ac) {
 		redisAsyncContext *ac = a->ac;
 		a->ac = NULL;
@@ -427,7 +483,18 @@ bool rds_async_is_up(const struct rds_async *a)
 static void rds_async_trampoline(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rds_call_ctx *x = priv;
-	(void)ac;
+	redisReply *r = reply;
+	/* sentinel hook: READONLY means this node was demoted to a replica
+	 * (a failover): the command did not happen, the connection goes, and
+	 * the reconnect asks the sentinels again. */
+	if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "READONLY", 8)) {
+		struct rds_async *a = ac->data;
+		if (!(ac->c.flags & REDIS_DISCONNECTING)) /* once, not per pending reply */
+			log_warn("redis is read-only (demoted to a replica?); reconnecting",
+				 LF_STR("conn", a->what), LF_STR("redis", a->addr));
+		redisAsyncDisconnect(ac);
+		reply = NULL;
+	}
 	x->cb((struct rds_reply *)reply, x->priv);
 	free(x);
 }

@@ -74,6 +74,45 @@ void worker_redis_ok(struct worker *w)
 	w->backoff = RECONNECT_MIN;
 }
 
+/* ---- replication (min_replicas) ------------------------------------------ */
+
+/* min_replicas: after a round trip that moved jobs into the working list or
+ * recorded outcomes, one WAIT for that many replicas. Until they have the
+ * write the worker goes no further (it neither runs the jobs fetched nor
+ * fetches more), repeating the WAIT with a warning every
+ * REPLICAS_WARN_EVERY seconds: a failover meanwhile can only make a job
+ * run again, never lose a move or an outcome forq went on from. A stop ends
+ * the wait (the write stays on the master alone). -1 when the call failed. */
+static int worker_replicate(struct worker *w)
+{
+	const struct config *c = w->a->cfg;
+	char n[16], ms[16];
+	if (!c->min_replicas)
+		return 0;
+	snprintf(n, sizeof(n), "%d", c->min_replicas);
+	snprintf(ms, sizeof(ms), "%ld", (long)(c->min_replicas_timeout * 1000 + 0.5));
+	for (;;) {
+		struct rds_reply *x = rds_callv(w->r, "WAIT", n, ms, NULL);
+		if (!x || rds_type(x) != RDS_INT) {
+			rds_free(x);
+			return -1;
+		}
+		long long acked = rds_int(x);
+		rds_free(x);
+		if (acked >= c->min_replicas)
+			return 0;
+		double now = util_now_mono();
+		if (!w->replicas_warned || now - w->replicas_warned >= REPLICAS_WARN_EVERY) {
+			log_warn("fewer replicas than min_replicas have forq's write; waiting",
+				 LF_INT("acked", acked), LF_INT("min_replicas", c->min_replicas));
+			w->replicas_warned = now;
+		}
+		ev_run(w->loop, EVRUN_NOWAIT); /* a stop signal ends the wait */
+		if (w->stopping || w->give_up)
+			return 0;
+	}
+}
+
 /* ---- fetch -------------------------------------------------------------- */
 
 static double worker_rnd(void *ctx)
@@ -122,6 +161,8 @@ int worker_fetch_blocking(struct worker *w, char **queue, char **payload, size_t
 	x = rds_eval(w->r, LUA_CLAIM, 3, 7, argv, lens);
 	if (!x || rds_type(x) == RDS_ERR)
 		worker_disconnect(w, "claim"); /* the job is safe in the working list */
+	else if (worker_replicate(w))
+		worker_disconnect(w, "waiting for replicas"); /* reconciled on reconnect */
 	rds_free(x);
 	return 1;
 }
@@ -236,6 +277,7 @@ int worker_exchange(struct worker *w, size_t want)
 		return -1;
 	}
 	worker_redis_ok(w);
+	bool wrote = w->nouts > 0;
 	for (size_t i = 0; i < w->nouts; i++)
 		outcome_clear(&w->outs[i]);
 	w->nouts = 0;
@@ -249,6 +291,9 @@ int worker_exchange(struct worker *w, size_t want)
 		rc = 1;
 	}
 	rds_free(x);
+	/* one WAIT per round trip, however many jobs it moved */
+	if ((wrote || rc) && worker_replicate(w))
+		return -1; /* what was fetched is reconciled on reconnect */
 	return rc;
 }
 

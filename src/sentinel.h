@@ -1,0 +1,41 @@
+/* sentinel: finds the data node of a redis+sentinel:// URL. The sentinels
+ * are asked in the URL's order (SENTINEL get-master-addr-by-name), an
+ * unreachable or ignorant one is skipped, and the node they name must say
+ * it is the master (ROLE) before it is used. rds.c calls in here at its
+ * marked hook points: rds_open for the synchronous side, the asynchronous
+ * connect for the master's loop, which this module never blocks. */
+#ifndef FORQ_SENTINEL_H
+#define FORQ_SENTINEL_H
+
+#include <stddef.h>
+
+#include "rdsurl.h"
+
+struct ev_loop;
+struct rds;
+struct sentinel_query;
+
+/* A connection to the current master of u (u->nsentinels > 0), checked
+ * with ROLE, asking again a bounded number of times with backoff when the
+ * node named is not (yet) the master. timeout bounds each connect and call.
+ * NULL with err set (never containing a password). */
+struct rds *sentinel_open(const struct rdsurl *u, double timeout, char *err, size_t errlen);
+
+/* The master's address as found: host NULL when no sentinel answered. Runs
+ * from the loop, never inside a call of the query's own functions. */
+typedef void (*sentinel_found_fn)(const char *host, int port, void *priv);
+
+/* An asynchronous lookup for u on loop; it starts with sentinel_query_start.
+ * The query keeps u's sentinels, name and sentinel password (copies). */
+struct sentinel_query *sentinel_query_new(struct ev_loop *loop, const struct rdsurl *u,
+					  sentinel_found_fn found, void *priv);
+/* Asks the sentinels again (a lookup under way is cut short); found runs
+ * exactly once for each start that is not cut short or freed. */
+void sentinel_query_start(struct sentinel_query *q);
+void sentinel_query_free(struct sentinel_query *q);
+
+/* Logs the master's address when it differs from *last (the previous one
+ * this process used, size n), then remembers it: one line per switch. */
+void sentinel_note_master(char *last, size_t n, const char *name, const char *addr);
+
+#endif
