@@ -254,7 +254,8 @@ struct rds_async {
 	/* sentinel hook: a redis+sentinel:// URL is looked up before each
 	 * connect (a->url.host/port then hold the answer) */
 	struct sentinel_query *query;
-	bool resolved;
+	bool resolving, resolved;
+	ev_timer check_w; /* every SENTINEL_RECHECK: still the master they name? */
 	char master_addr[300]; /* the master last confirmed, for the switch log */
 };
 
@@ -348,6 +349,17 @@ static void rds_async_on_role(redisAsyncContext *ac, void *reply, void *priv)
 static void rds_async_on_found(const char *host, int port, void *priv)
 {
 	struct rds_async *a = priv;
+	char addr[300];
+	if (!a->resolving) { /* a check (rds_async_on_check) */
+		snprintf(addr, sizeof(addr), "%s:%d", host ? host : "", port);
+		if (host && a->up && a->ac && strcmp(addr, a->addr)) {
+			log_info("the sentinels name another redis master; reconnecting",
+				 LF_STR("conn", a->what), LF_STR("from", a->addr), LF_STR("to", addr));
+			redisAsyncDisconnect(a->ac);
+		}
+		return;
+	}
+	a->resolving = false;
 	if (!host) {
 		rds_async_lost(a, "no sentinel named the master");
 		return;
@@ -357,6 +369,15 @@ static void rds_async_on_found(const char *host, int port, void *priv)
 	snprintf(a->addr, sizeof(a->addr), "%s:%d", host, port);
 	a->resolved = true;
 	rds_async_connect(a);
+}
+
+static void rds_async_on_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct rds_async *a = t->data;
+	(void)loop;
+	(void)revents;
+	if (a->up && !a->resolving)
+		sentinel_query_start(a->query);
 }
 
 static void rds_async_on_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -389,6 +410,7 @@ static void rds_async_connect(struct rds_async *a)
 	/* sentinel hook: each connect first asks the sentinels, without
 	 * blocking; rds_async_on_found comes back here with the answer */
 	if (u->nsentinels && !a->resolved) {
+		a->resolving = true;
 		sentinel_query_start(a->query);
 		return;
 	}
@@ -430,6 +452,9 @@ struct rds_async *rds_async_new(struct ev_loop *loop, const struct rdsurl *u, co
 	if (u->nsentinels) { /* sentinel hook */
 		snprintf(a->addr, sizeof(a->addr), "sentinel:%s", u->master_name);
 		a->query = sentinel_query_new(loop, u, rds_async_on_found, a);
+		ev_timer_init(&a->check_w, rds_async_on_check, SENTINEL_RECHECK, SENTINEL_RECHECK);
+		a->check_w.data = a;
+		ev_timer_start(loop, &a->check_w);
 	} else if (u->path[0])
 		snprintf(a->addr, sizeof(a->addr), "unix:%s", u->path);
 	else
@@ -453,7 +478,10 @@ void rds_async_free(struct rds_async *a)
 	a->on_state = NULL;
 	ev_timer_stop(a->loop, &a->retry_w);
 	ev_timer_stop(a->loop, &a->connect_w);
-	sentinel_query_free(a->query); /* sentinel hook */
+	if (a->query) { /* sentinel hook */
+		ev_timer_stop(a->loop, &a->check_w);
+		sentinel_query_free(a->query);
+	}
 	if (a->ac) {
 		redisAsyncContext *ac = a->ac;
 		a->ac = NULL;

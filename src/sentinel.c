@@ -71,11 +71,12 @@ void sentinel_note_master(char *last, size_t n, const char *name, const char *ad
 
 /* Asks the sentinels in order: 0 with the first answer, else -1 with why
  * the last one failed in err. */
-static int ask_sentinels(const struct rdsurl *u, double timeout, char *host, size_t n, int *port,
-			 char *err, size_t errlen)
+static int ask_sentinels(const struct rdsurl *u, int *first, double timeout, char *host, size_t n,
+			 int *port, char *err, size_t errlen)
 {
 	double t = timeout < SENTINEL_TIMEOUT ? timeout : SENTINEL_TIMEOUT;
-	for (int i = 0; i < u->nsentinels; i++) {
+	for (int k = 0; k < u->nsentinels; k++) {
+		int i = (*first + k) % u->nsentinels;
 		struct rdsurl s;
 		char why[512];
 		sentinel_url(u, i, &s);
@@ -96,8 +97,10 @@ static int ask_sentinels(const struct rdsurl *u, double timeout, char *host, siz
 										: "unknown");
 		rds_free(x);
 		rds_close(r);
-		if (!rc)
+		if (!rc) {
+			*first = i;
 			return 0;
+		}
 	}
 	return -1;
 }
@@ -117,9 +120,27 @@ static void pause_for(double s)
 	nanosleep(&ts, NULL);
 }
 
-/* The master this process last used, for the one log line per switch: a
- * per-process note like rds.c's script SHAs (each worker keeps its own). */
+/* The master this process last used (for the one log line per switch and
+ * for sentinel_has_moved) and the sentinel that answered last: per-process
+ * notes like rds.c's script SHAs (each worker keeps its own). */
 static char last_master[300];
+static int sync_first;
+
+int sentinel_has_moved(const struct rdsurl *u, double timeout)
+{
+	char host[256], addr[300], err[512];
+	int port;
+	if (!last_master[0] ||
+	    ask_sentinels(u, &sync_first, timeout, host, sizeof(host), &port, err, sizeof(err)))
+		return 0;
+	snprintf(addr, sizeof(addr), "%s:%d", host, port);
+	if (!strcmp(addr, last_master))
+		return 0;
+	log_info("the sentinels name another redis master; reconnecting",
+		 LF_STR("master_name", u->master_name), LF_STR("from", last_master),
+		 LF_STR("to", addr));
+	return 1;
+}
 
 struct rds *sentinel_open(const struct rdsurl *u, double timeout, char *err, size_t errlen)
 {
@@ -129,7 +150,7 @@ struct rds *sentinel_open(const struct rdsurl *u, double timeout, char *err, siz
 		int port;
 		if (round)
 			pause_for(backoff * (0.8 + 0.4 * util_random()));
-		if (ask_sentinels(u, timeout, host, sizeof(host), &port, err, errlen))
+		if (ask_sentinels(u, &sync_first, timeout, host, sizeof(host), &port, err, errlen))
 			continue;
 		struct rdsurl m;
 		node_url(u, host, port, &m);
@@ -158,7 +179,8 @@ struct sentinel_query {
 	sentinel_found_fn found;
 	void *priv;
 	struct rds_async *conn; /* to the sentinel being asked */
-	int idx;                /* which one */
+	int idx;                /* which one, counted from first */
+	int first;              /* the one that answered last */
 	bool asked, stepping;
 	char host[256];
 	int port;
@@ -177,15 +199,22 @@ static void query_step(struct sentinel_query *q)
 	ev_timer_start(q->loop, &q->step_w);
 }
 
+static int query_sentinel(const struct sentinel_query *q)
+{
+	return (q->first + q->idx) % q->url.nsentinels;
+}
+
 static void query_on_reply(struct rds_reply *x, void *priv)
 {
 	struct sentinel_query *q = priv;
 	if (!q->conn || q->stepping)
 		return; /* the connection is being freed */
-	if (parse_addr(x, q->host, sizeof(q->host), &q->port))
+	const struct rdsurl_node *node = &q->url.sentinels[query_sentinel(q)];
+	if (!parse_addr(x, q->host, sizeof(q->host), &q->port))
+		q->first = query_sentinel(q);
+	else
 		log_warn("sentinel does not name the master", LF_STR("master_name", q->url.master_name),
-			 LF_STR("sentinel", q->url.sentinels[q->idx].host),
-			 LF_INT("port", q->url.sentinels[q->idx].port),
+			 LF_STR("sentinel", node->host), LF_INT("port", node->port),
 			 LF_STR("error", x && rds_type(x) == RDS_ERR ? rds_str(x, NULL) : "unknown"));
 	query_step(q);
 }
@@ -231,7 +260,7 @@ static void query_on_step(struct ev_loop *loop, ev_timer *t, int revents)
 		return;
 	}
 	q->asked = false;
-	sentinel_url(&q->url, q->idx, &s);
+	sentinel_url(&q->url, query_sentinel(q), &s);
 	q->conn = rds_async_new(q->loop, &s, "sentinel", query_on_state, q);
 	memset(&s, 0, sizeof(s));
 	ev_timer_set(&q->timeout_w, SENTINEL_TIMEOUT, 0.0);

@@ -21,6 +21,17 @@ struct sentinel_query;
  * NULL with err set (never containing a password). */
 struct rds *sentinel_open(const struct rdsurl *u, double timeout, char *err, size_t errlen);
 
+/* Seconds between the checks that a connection still goes to the master
+ * the sentinels name: after a graceful failover the old master takes (and
+ * later drops) writes until the sentinels demote it, which takes them 8 s
+ * or more; the checks cut that short. */
+#define SENTINEL_RECHECK 2.0
+
+/* 1 when the sentinels now name a master other than the one this process
+ * last connected to through sentinel_open, else 0 (also when none answers:
+ * a sentinel outage is no reason to drop a working connection). */
+int sentinel_has_moved(const struct rdsurl *u, double timeout);
+
 /* The master's address as found: host NULL when no sentinel answered. Runs
  * from the loop, never inside a call of the query's own functions. */
 typedef void (*sentinel_found_fn)(const char *host, int port, void *priv);
@@ -30,7 +41,9 @@ typedef void (*sentinel_found_fn)(const char *host, int port, void *priv);
 struct sentinel_query *sentinel_query_new(struct ev_loop *loop, const struct rdsurl *u,
 					  sentinel_found_fn found, void *priv);
 /* Asks the sentinels again (a lookup under way is cut short); found runs
- * exactly once for each start that is not cut short or freed. */
+ * exactly once for each start that is not cut short or freed. The first
+ * asked is the one that answered last, so a sentinel that is down costs
+ * one attempt, not one per lookup. */
 void sentinel_query_start(struct sentinel_query *q);
 void sentinel_query_free(struct sentinel_query *q);
 

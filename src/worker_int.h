@@ -73,6 +73,7 @@ struct worker {
 	double last_elapsed; /* seconds the last job took */
 	double span_start;   /* when the oldest unrecorded outcome was made */
 	double replicas_warned; /* when the last min_replicas warning was logged */
+	double master_checked;  /* when the sentinels were last asked (sentinel.h) */
 	char title[160];     /* the process title last set */
 	struct skmetrics metrics; /* Sidekiq Metrics counts since the last flush */
 	bool metrics_due;         /* metrics_w fired: flush between jobs */

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "queues.h"
 #include "rds.h"
+#include "sentinel.h"
 #include "util.h"
 #include "worker_int.h"
 
@@ -44,12 +45,26 @@ void worker_disconnect(struct worker *w, const char *where)
 	worker_backoff(w);
 }
 
+/* With Sentinel: true when the sentinels name another master than the one
+ * connected to (at most every SENTINEL_RECHECK seconds). */
+static bool worker_master_moved(struct worker *w)
+{
+	double now = util_now_mono();
+	if (!w->a->redis->nsentinels || now - w->master_checked < SENTINEL_RECHECK)
+		return false;
+	w->master_checked = now;
+	return sentinel_has_moved(w->a->redis, RDS_TIMEOUT);
+}
+
 int worker_connect(struct worker *w)
 {
 	char err[512];
+	if (w->r && worker_master_moved(w))
+		worker_disconnect(w, "the redis master moved");
 	if (w->r)
 		return 0;
 	w->r = rds_open(w->a->redis, RDS_TIMEOUT, err, sizeof(err));
+	w->master_checked = util_now_mono();
 	if (!w->r) {
 		if (!w->redis_down_logged)
 			log_warn("redis unavailable; reconnecting with backoff", LF_STR("error", err));
@@ -110,6 +125,8 @@ static int worker_replicate(struct worker *w)
 		ev_run(w->loop, EVRUN_NOWAIT); /* a stop signal ends the wait */
 		if (w->stopping || w->give_up)
 			return 0;
+		if (worker_master_moved(w)) /* a failover took the replica */
+			return -1;
 	}
 }
 
