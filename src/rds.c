@@ -257,6 +257,8 @@ struct rds_async {
 	bool resolving, resolved;
 	ev_timer check_w; /* every SENTINEL_RECHECK: still the master they name? */
 	char master_addr[300]; /* the master last confirmed, for the switch log */
+	bool demoted; /* READONLY seen: until a command succeeds, reconnects back off
+		       * and stay quiet instead of logging "connected" each time */
 };
 
 struct rds_call_ctx {
@@ -301,10 +303,12 @@ static void rds_async_on_connect(const redisAsyncContext *ac, int status)
 	}
 	ev_timer_stop(a->loop, &a->connect_w);
 	a->up = true;
-	a->backoff = RDS_BACKOFF_MIN;
-	log_at(a->down_logged ? LOG_INFO : LOG_DEBUG, "redis connected", LF_STR("conn", a->what),
-	       LF_STR("redis", a->addr));
-	a->down_logged = false;
+	if (!a->demoted) { /* sentinel hook: a read-only node is not back yet */
+		a->backoff = RDS_BACKOFF_MIN;
+		log_at(a->down_logged ? LOG_INFO : LOG_DEBUG, "redis connected",
+		       LF_STR("conn", a->what), LF_STR("redis", a->addr));
+		a->down_logged = false;
+	}
 	if (a->on_state)
 		a->on_state(true, a->priv);
 }
@@ -326,8 +330,9 @@ static void rds_async_on_handshake(redisAsyncContext *ac, void *reply, void *pri
 	}
 }
 
-/* sentinel hook: the node the sentinels named must say it is the master;
- * else (a failover under way) the connection is dropped and asked again. */
+/* sentinel hook: the node the sentinels named, or a node that answered
+ * READONLY before, must say it is the master; else (a failover under way)
+ * the connection is dropped and, with sentinels, they are asked again. */
 static void rds_async_on_role(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rds_async *a = ac->data;
@@ -337,12 +342,21 @@ static void rds_async_on_role(redisAsyncContext *ac, void *reply, void *priv)
 		return;
 	if (x->type == REDIS_REPLY_ARRAY && x->elements > 0 &&
 	    x->element[0]->type == REDIS_REPLY_STRING && !strcmp(x->element[0]->str, "master")) {
-		sentinel_note_master(a->master_addr, sizeof(a->master_addr), a->url.master_name,
-				     a->addr);
+		if (a->url.nsentinels)
+			sentinel_note_master(a->master_addr, sizeof(a->master_addr),
+					     a->url.master_name, a->addr);
+		if (a->demoted) {
+			a->demoted = false;
+			a->backoff = RDS_BACKOFF_MIN;
+			log_info("redis connected", LF_STR("conn", a->what), LF_STR("redis", a->addr));
+			a->down_logged = false;
+		}
 		return;
 	}
-	log_warn("redis named master by the sentinels is not a master; asking again",
-		 LF_STR("conn", a->what), LF_STR("redis", a->addr));
+	if (!a->demoted)
+		log_warn("redis is not a master; reconnecting", LF_STR("conn", a->what),
+			 LF_STR("redis", a->addr));
+	a->demoted = a->down_logged = true;
 	redisAsyncDisconnect(ac);
 }
 
@@ -436,7 +450,7 @@ static void rds_async_connect(struct rds_async *a)
 		redisAsyncCommand(a->ac, rds_async_on_handshake, NULL, "AUTH %s", u->password);
 	if (u->db)
 		redisAsyncCommand(a->ac, rds_async_on_handshake, NULL, "SELECT %d", u->db);
-	if (u->nsentinels) /* sentinel hook */
+	if (u->nsentinels || a->demoted) /* sentinel hook */
 		redisAsyncCommand(a->ac, rds_async_on_role, NULL, "ROLE");
 	ev_timer_set(&a->connect_w, RDS_CONNECT_TIMEOUT, 0.0);
 	ev_timer_start(a->loop, &a->connect_w);
@@ -515,11 +529,12 @@ static void rds_async_trampoline(redisAsyncContext *ac, void *reply, void *priv)
 	/* sentinel hook: READONLY means this node was demoted to a replica
 	 * (a failover): the command did not happen, the connection goes, and
 	 * the reconnect asks the sentinels again. */
+	struct rds_async *a = ac->data;
 	if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "READONLY", 8)) {
-		struct rds_async *a = ac->data;
-		if (!(ac->c.flags & REDIS_DISCONNECTING)) /* once, not per pending reply */
+		if (!a->demoted) /* once, not per pending reply or reconnect */
 			log_warn("redis is read-only (demoted to a replica?); reconnecting",
 				 LF_STR("conn", a->what), LF_STR("redis", a->addr));
+		a->demoted = a->down_logged = true;
 		redisAsyncDisconnect(ac);
 		reply = NULL;
 	}

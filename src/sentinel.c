@@ -16,7 +16,7 @@
 #include "util.h"
 
 #define SENTINEL_TIMEOUT 1.0 /* seconds one sentinel may take to connect and answer */
-#define SENTINEL_ROUNDS 4    /* times sentinel_open asks before it gives up */
+#define SENTINEL_ROUNDS 3    /* times sentinel_open asks before it gives up */
 #define SENTINEL_BACKOFF 0.2 /* seconds before its second round, doubling */
 
 /* Sentinel i of u as a plain URL: the sentinel password, no user, no db. */

@@ -275,3 +275,56 @@ def test_min_replicas_without_enough_replicas_warns_and_waits(forq, tmpdir_path,
     r = redis.Redis.from_url(redis_server)
     assert r.llen("queue:default") + sum(r.llen(k) for k in r.scan_iter("forq:working:*")) == 1
     r.flushdb()
+
+
+def test_readonly_reply_is_a_lost_connection(forq, tmpdir_path, redis_server):
+    """A master demoted under forq (here by hand, on a plain redis:// URL)
+    answers READONLY: the forq master drops its connection, workers treat
+    the reply as a lost connection and keep their outcomes; once the node is
+    a master again every job has run and no outcome was dropped."""
+    a = redis.Redis.from_url(redis_server)
+    b_port, b = start_redis(tmpdir_path, "b", "--replicaof", "127.0.0.1",
+                            str(a.connection_pool.connection_kwargs["port"]))
+    try:
+        rb = redis.Redis(port=b_port)
+        wait_until(lambda: ping(b_port) and rb.info("replication")["master_link_status"] == "up",
+                   10, what="replica b")
+        rec = os.path.join(tmpdir_path, "runs")
+        os.mkdir(rec)
+        f = forq("--prefork", "-r", TESTPLUG, env={"FORQ_TEST_RECORD_DIR": rec,
+                                                    "FORQ_TEST_RECORD_MS": "400"},
+                 config="[forq]\nprocesses = 2\n")
+        f.wait_workers(2)
+        jids = [f"{i:024x}" for i in range(4)]
+        now = time.time()
+        a.lpush("queue:default", *[json.dumps({"class": "TestJob", "args": ["record"], "jid": j,
+                                               "queue": "default", "retry": True,
+                                               "created_at": now, "enqueued_at": now})
+                                   for j in jids])
+        wait_until(lambda: len(working_jobs(a.connection_pool.connection_kwargs["port"])) == 2,
+                   5, what="two jobs running")
+        # swap roles: b takes over a's data, a follows b (read-only)
+        rb.replicaof("NO", "ONE")
+        a.replicaof("127.0.0.1", b_port)
+        f.wait_log(r"READONLY", count=2, timeout=10)
+        time.sleep(1.5)
+        assert not recorded(rec) - set(jids)
+        b.kill()
+        b.wait(5)
+        a.replicaof("NO", "ONE")
+        wait_until(lambda: set(jids) <= recorded(rec), 20, interval=0.1, what="every job run")
+        wait_until(lambda: not working_jobs(a.connection_pool.connection_kwargs["port"]), 10,
+                   what="working lists empty")
+        assert a.llen("queue:default") == 0
+        assert not f.lines(r"job failed|level=error"), f.lines(r"job failed|level=error")
+        assert alive(f.pid) and len(f.workers()) == 2
+        # backoff, not a reconnect every 0.1 s: one warning, few reconnects
+        assert len(f.lines(r"role=master.*redis is read-only")) == 1
+        assert len(f.lines(r"role=master.*redis connected")) <= 2, f.lines("redis connected")
+        f.signal(signal.SIGTERM)
+        assert f.wait_exit(20) == 0
+        a.flushdb()
+    finally:
+        if b.poll() is None:
+            b.kill()
+        b.wait(5)
