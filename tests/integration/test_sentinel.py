@@ -239,8 +239,13 @@ def test_graceful_failover_with_min_replicas(forq, tmpdir_path):
                    what="the replica promoted")
         p.renew.set()
         p.paused.clear()
+        # forq leaves the old master (still a master until the sentinels
+        # demote it) on its own: the master and its three workers switch
         f.wait_log(r"redis master switched.*to=127\.0\.0\.1:%d" % c.replica_port, count=4,
                    timeout=20)
+        # the sentinels would demote the old master 8 s or more later, and
+        # until a replica is back min_replicas = 1 holds every worker: do it now
+        redis.Redis(port=c.master_port).replicaof("127.0.0.1", c.replica_port)
         pushed_after = len(p.acked)
         wait_until(lambda: len(p.acked) > pushed_after + 50, 20, what="pushes after failover")
         p.done.set()
