@@ -124,6 +124,12 @@ struct rds *rds_open(const struct rdsurl *u, double timeout, char *err, size_t n
 	/* sentinel hook: ask the sentinels, then rds_open the master they name */
 	if (u->nsentinels)
 		return sentinel_open(u, timeout, err, n);
+	/* until the TLS transport lands, rediss+sentinel:// must not fall back
+	 * to plain text */
+	if (u->tls) {
+		snprintf(err, n, "TLS (rediss+sentinel://) is not supported by this build");
+		return NULL;
+	}
 	struct rds *r = xcalloc(1, sizeof(*r));
 	struct timeval tv = to_tv(timeout);
 	r->c = u->path[0] ? redisConnectUnixWithTimeout(u->path, tv)
@@ -257,8 +263,8 @@ struct rds_async {
 	bool resolving, resolved;
 	ev_timer check_w; /* every SENTINEL_RECHECK: still the master they name? */
 	char master_addr[300]; /* the master last confirmed, for the switch log */
-	bool demoted; /* READONLY seen: until a command succeeds, reconnects back off
-		       * and stay quiet instead of logging "connected" each time */
+	bool demoted; /* READONLY or not a master: until ROLE says master again,
+		       * reconnects back off and stay quiet */
 };
 
 struct rds_call_ctx {
@@ -429,6 +435,10 @@ static void rds_async_connect(struct rds_async *a)
 		return;
 	}
 	a->resolved = false;
+	if (u->tls) { /* as in rds_open: never plain text when TLS was asked for */
+		rds_async_lost(a, "TLS (rediss+sentinel://) is not supported by this build");
+		return;
+	}
 	a->ac = u->path[0] ? redisAsyncConnectUnix(u->path) : redisAsyncConnect(u->host, u->port);
 	if (!a->ac || a->ac->err) {
 		const char *why = a->ac ? a->ac->errstr : "out of memory";

@@ -5,7 +5,8 @@ test's directory, stopped by pid. A SIGKILLed master (down-after 1 s): the
 replica is promoted, the forq master and its workers log the switch and
 carry on, and every job on the replica at the kill, including those forq
 had fetched, runs at least once. A graceful SENTINEL FAILOVER with
-min_replicas = 1. forq push and status through redis+sentinel://."""
+min_replicas = 1. forq push, status and health through redis+sentinel://.
+A READONLY reply (a node demoted under forq) is a lost connection."""
 import json
 import os
 import signal
@@ -41,8 +42,8 @@ def ping(port):
 class Cluster:
     """A master, a replica and three sentinels (quorum 2)."""
 
-    def __init__(self, tmp, down_after_ms=1000):
-        self.procs = {}
+    def __init__(self, tmp, down_after_ms=1000, password=None):
+        self.procs, self.password = {}, password
         self.master_port, self.procs["master"] = start_redis(tmp, "master")
         self.replica_port, self.procs["replica"] = start_redis(
             tmp, "replica", "--replicaof", "127.0.0.1", str(self.master_port))
@@ -57,13 +58,16 @@ class Cluster:
                         f"sentinel monitor {NAME} 127.0.0.1 {self.master_port} 2\n"
                         f"sentinel down-after-milliseconds {NAME} {down_after_ms}\n"
                         f"sentinel failover-timeout {NAME} 4000\n")
+                if password:  # clients and the other sentinels need it
+                    f.write(f"requirepass {password}\nsentinel sentinel-pass {password}\n")
             self.procs[f"sentinel{i}"] = subprocess.Popen(
                 ["redis-sentinel", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.sentinel_ports.append(port)
         wait_until(self.ready, 20, interval=0.2, what="sentinels know each other and the replica")
 
     def sentinel(self, i=0):
-        return redis.Redis(port=self.sentinel_ports[i], socket_timeout=1, decode_responses=True)
+        return redis.Redis(port=self.sentinel_ports[i], socket_timeout=1, decode_responses=True,
+                           password=self.password)
 
     def ready(self):
         try:
@@ -86,7 +90,8 @@ class Cluster:
     def client(self):
         """A Sidekiq-style client: redis-py's Sentinel support."""
         s = redis.sentinel.Sentinel([("127.0.0.1", p) for p in self.sentinel_ports],
-                                    socket_timeout=1)
+                                    socket_timeout=1,
+                                    sentinel_kwargs={"password": self.password})
         return s.master_for(NAME, socket_timeout=1, decode_responses=True)
 
     def current_master(self):
@@ -178,6 +183,9 @@ def test_sigkill_master_fails_over_and_no_fetched_job_is_lost(forq, tmpdir_path)
         out = subprocess.run([FORQ, "status"], capture_output=True, text=True, env=env,
                              timeout=20)
         assert out.returncode == 0 and "default" in out.stdout, out.stdout + out.stderr
+        out = subprocess.run([FORQ, "health", "--pid", str(f.pid)], capture_output=True,
+                             text=True, env=env, timeout=20)
+        assert out.returncode == 0, out.stdout + out.stderr
 
         p = Pusher(c)
         p.start()
@@ -219,10 +227,11 @@ def test_sigkill_master_fails_over_and_no_fetched_job_is_lost(forq, tmpdir_path)
 
 
 def test_graceful_failover_with_min_replicas(forq, tmpdir_path):
-    c = Cluster(tmpdir_path)
+    """Sentinels that require a password (sentinel_password), too."""
+    c = Cluster(tmpdir_path, password="sentinel-s3cr3t")
     try:
-        f, rec = start_forq(forq, c, tmpdir_path, "min_replicas = 1\nmin_replicas_timeout = 0.5\n",
-                            job_ms=2)
+        f, rec = start_forq(forq, c, tmpdir_path, "min_replicas = 1\nmin_replicas_timeout = 0.5\n"
+                            "sentinel_password = sentinel-s3cr3t\n", job_ms=2)
         p = Pusher(c)
         p.start()
         wait_until(lambda: len(recorded(rec)) >= 50, 20, what="jobs run with min_replicas = 1")
@@ -254,6 +263,7 @@ def test_graceful_failover_with_min_replicas(forq, tmpdir_path):
                    what="every job pushed to run")
         assert alive(f.pid) and len(f.workers()) == 3
         assert not f.lines(r"level=(error|fatal)|job failed"), f.lines(r"level=(error|fatal)")
+        assert "s3cr3t" not in f.text()
         f.signal(signal.SIGTERM)
         assert f.wait_exit(20) == 0
     finally:
