@@ -350,7 +350,7 @@ static void rds_async_on_role(redisAsyncContext *ac, void *reply, void *priv)
 	    x->element[0]->type == REDIS_REPLY_STRING && !strcmp(x->element[0]->str, "master")) {
 		if (a->url.nsentinels)
 			sentinel_note_master(a->master_addr, sizeof(a->master_addr),
-					     a->url.master_name, a->addr);
+					     a->url.master_name, a->addr, true);
 		if (a->demoted) {
 			a->demoted = false;
 			a->backoff = RDS_BACKOFF_MIN;

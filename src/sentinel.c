@@ -55,7 +55,8 @@ static int parse_addr(const struct rds_reply *x, char *host, size_t n, int *port
 	return 0;
 }
 
-void sentinel_note_master(char *last, size_t n, const char *name, const char *addr)
+void sentinel_note_master(char *last, size_t n, const char *name, const char *addr,
+			  bool announce)
 {
 	if (!strcmp(last, addr))
 		return;
@@ -63,7 +64,8 @@ void sentinel_note_master(char *last, size_t n, const char *name, const char *ad
 		log_warn("redis master switched", LF_STR("master_name", name), LF_STR("from", last),
 			 LF_STR("to", addr));
 	else
-		log_info("redis master found", LF_STR("master_name", name), LF_STR("redis", addr));
+		log_at(announce ? LOG_INFO : LOG_DEBUG, "redis master found",
+		       LF_STR("master_name", name), LF_STR("redis", addr));
 	util_strlcpy(last, addr, n);
 }
 
@@ -160,7 +162,8 @@ struct rds *sentinel_open(const struct rdsurl *u, double timeout, char *err, siz
 			continue;
 		snprintf(addr, sizeof(addr), "%s:%d", host, port);
 		if (node_is_master(r)) {
-			sentinel_note_master(last_master, sizeof(last_master), u->master_name, addr);
+			sentinel_note_master(last_master, sizeof(last_master), u->master_name, addr,
+					     false);
 			return r;
 		}
 		util_seterr(err, errlen, "redis at %s, named master '%s' by the sentinels, is not "

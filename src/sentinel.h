@@ -7,6 +7,7 @@
 #ifndef FORQ_SENTINEL_H
 #define FORQ_SENTINEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "rdsurl.h"
@@ -48,7 +49,10 @@ void sentinel_query_start(struct sentinel_query *q);
 void sentinel_query_free(struct sentinel_query *q);
 
 /* Logs the master's address when it differs from *last (the previous one
- * this process used, size n), then remembers it: one line per switch. */
-void sentinel_note_master(char *last, size_t n, const char *name, const char *addr);
+ * this process used, size n), then remembers it: one warning per switch;
+ * the first address found at info level when announce, else at debug
+ * (workers: the master announces it once for the node). */
+void sentinel_note_master(char *last, size_t n, const char *name, const char *addr,
+			  bool announce);
 
 #endif
