@@ -19,14 +19,22 @@
 #define SENTINEL_ROUNDS 3    /* times sentinel_open asks before it gives up */
 #define SENTINEL_BACKOFF 0.2 /* seconds before its second round, doubling */
 
-/* Sentinel i of u as a plain URL: the sentinel password, no user, no db. */
+/* Sentinel i of u as a plain URL: the sentinel password, no user, no db;
+ * the rest (TLS settings) as u has it. */
 static void sentinel_url(const struct rdsurl *u, int i, struct rdsurl *out)
 {
-	memset(out, 0, sizeof(*out));
+	*out = *u;
+	out->nsentinels = 0;
+	memset(out->sentinels, 0, sizeof(out->sentinels));
+	memset(out->master_name, 0, sizeof(out->master_name));
+	memset(out->user, 0, sizeof(out->user));
+	memset(out->password, 0, sizeof(out->password));
+	memset(out->sentinel_password, 0, sizeof(out->sentinel_password));
 	util_strlcpy(out->host, u->sentinels[i].host, sizeof(out->host));
 	out->port = u->sentinels[i].port;
 	util_strlcpy(out->password, u->sentinel_password, sizeof(out->password));
-	out->tls = u->tls;
+	out->path[0] = '\0';
+	out->db = 0;
 }
 
 /* The data node at host:port with u's credentials and db. */

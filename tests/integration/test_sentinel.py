@@ -230,7 +230,7 @@ def test_graceful_failover_with_min_replicas(forq, tmpdir_path):
     """Sentinels that require a password (sentinel_password), too."""
     c = Cluster(tmpdir_path, password="sentinel-s3cr3t")
     try:
-        f, rec = start_forq(forq, c, tmpdir_path, "min_replicas = 1\nmin_replicas_timeout = 0.5\n"
+        f, rec = start_forq(forq, c, tmpdir_path, "min_replicas = 1\nmin_replicas_timeout = 2\n"
                             "sentinel_password = sentinel-s3cr3t\n", job_ms=2)
         p = Pusher(c)
         p.start()
