@@ -525,6 +525,8 @@ void rds_async_forget(struct rds_async *a)
 {
 	if (a && a->ac && a->ac->c.fd >= 0)
 		close(a->ac->c.fd);
+	if (a)
+		sentinel_query_forget(a->query); /* sentinel hook */
 }
 
 bool rds_async_is_up(const struct rds_async *a)

@@ -313,3 +313,9 @@ void sentinel_query_free(struct sentinel_query *q)
 	memset(&q->url, 0, sizeof(q->url));
 	free(q);
 }
+
+void sentinel_query_forget(struct sentinel_query *q)
+{
+	if (q && q->conn)
+		rds_async_forget(q->conn);
+}

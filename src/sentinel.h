@@ -47,6 +47,9 @@ struct sentinel_query *sentinel_query_new(struct ev_loop *loop, const struct rds
  * one attempt, not one per lookup. */
 void sentinel_query_start(struct sentinel_query *q);
 void sentinel_query_free(struct sentinel_query *q);
+/* In a forked child: lets go of the sentinel connection the parent keeps
+ * (rds_async_forget); q may be NULL. */
+void sentinel_query_forget(struct sentinel_query *q);
 
 /* Logs the master's address when it differs from *last (the previous one
  * this process used, size n), then remembers it: one warning per switch;
