@@ -27,6 +27,8 @@ class Cluster:
         self.master_port = self._redis(free_port(), "master")
         self.replica_port = self._redis(free_port(), "replica", "--replicaof", "127.0.0.1",
                                         str(self.master_port))
+        self._wait(lambda: redis.Redis(port=self.replica_port).info("replication")[
+            "master_link_status"] == "up", 10, "replica linked")
         self.sentinel_ports = []
         for i in range(3):
             port = free_port()

@@ -47,8 +47,11 @@ class Cluster:
         self.master_port, self.procs["master"] = start_redis(tmp, "master")
         self.replica_port, self.procs["replica"] = start_redis(
             tmp, "replica", "--replicaof", "127.0.0.1", str(self.master_port))
-        wait_until(lambda: ping(self.master_port) and ping(self.replica_port), 10,
-                   what="redis master and replica")
+        # linked before the sentinels start: their first INFO of the master
+        # then lists the replica (the next comes 10 s later)
+        wait_until(lambda: ping(self.master_port) and ping(self.replica_port) and
+                   redis.Redis(port=self.replica_port).info("replication")[
+                       "master_link_status"] == "up", 10, what="redis master and replica")
         self.sentinel_ports = []
         for i in range(3):
             port = free_port()
@@ -63,7 +66,7 @@ class Cluster:
             self.procs[f"sentinel{i}"] = subprocess.Popen(
                 ["redis-sentinel", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.sentinel_ports.append(port)
-        wait_until(self.ready, 20, interval=0.2, what="sentinels know each other and the replica")
+        wait_until(self.ready, 30, interval=0.2, what="sentinels know each other and the replica")
 
     def sentinel(self, i=0):
         return redis.Redis(port=self.sentinel_ports[i], socket_timeout=1, decode_responses=True,
