@@ -63,14 +63,13 @@ static int parse_addr(const struct rds_reply *x, char *host, size_t n, int *port
 	return 0;
 }
 
-void sentinel_note_master(char *last, size_t n, const char *name, const char *addr,
-			  bool announce)
+void sentinel_note_master(char *last, size_t n, const char *name, const char *addr, bool announce)
 {
 	if (!strcmp(last, addr))
 		return;
 	if (last[0])
 		log_warn("redis master switched", LF_STR("master_name", name), LF_STR("from", last),
-			 LF_STR("to", addr));
+		         LF_STR("to", addr));
 	else
 		log_at(announce ? LOG_INFO : LOG_DEBUG, "redis master found",
 		       LF_STR("master_name", name), LF_STR("redis", addr));
@@ -82,7 +81,7 @@ void sentinel_note_master(char *last, size_t n, const char *name, const char *ad
 /* Asks the sentinels in order: 0 with the first answer, else -1 with why
  * the last one failed in err. */
 static int ask_sentinels(const struct rdsurl *u, int *first, double timeout, char *host, size_t n,
-			 int *port, char *err, size_t errlen)
+                         int *port, char *err, size_t errlen)
 {
 	double t = timeout < SENTINEL_TIMEOUT ? timeout : SENTINEL_TIMEOUT;
 	for (int k = 0; k < u->nsentinels; k++) {
@@ -94,17 +93,18 @@ static int ask_sentinels(const struct rdsurl *u, int *first, double timeout, cha
 		memset(&s, 0, sizeof(s));
 		if (!r) {
 			util_seterr(err, errlen, "sentinel %s:%d: %s", u->sentinels[i].host,
-				    u->sentinels[i].port, why);
+			            u->sentinels[i].port, why);
 			continue;
 		}
 		struct rds_reply *x =
-			rds_callv(r, "SENTINEL", "get-master-addr-by-name", u->master_name, NULL);
+		    rds_callv(r, "SENTINEL", "get-master-addr-by-name", u->master_name, NULL);
 		int rc = parse_addr(x, host, n, port);
 		if (rc)
 			util_seterr(err, errlen, "sentinel %s:%d does not name master '%s': %s",
-				    u->sentinels[i].host, u->sentinels[i].port, u->master_name,
-				    !x ? rds_errstr(r) : rds_type(x) == RDS_ERR ? rds_str(x, NULL)
-										: "unknown");
+			            u->sentinels[i].host, u->sentinels[i].port, u->master_name,
+			            !x                       ? rds_errstr(r)
+			            : rds_type(x) == RDS_ERR ? rds_str(x, NULL)
+			                                     : "unknown");
 		rds_free(x);
 		rds_close(r);
 		if (!rc) {
@@ -119,7 +119,7 @@ static bool node_is_master(struct rds *r)
 {
 	struct rds_reply *x = rds_callv(r, "ROLE", NULL);
 	bool yes = x && rds_type(x) == RDS_ARR && rds_len(x) > 0 &&
-		   !strcmp(rds_str(rds_elem(x, 0), NULL), "master");
+	           !strcmp(rds_str(rds_elem(x, 0), NULL), "master");
 	rds_free(x);
 	return yes;
 }
@@ -147,8 +147,8 @@ int sentinel_has_moved(const struct rdsurl *u, double timeout)
 	if (!strcmp(addr, last_master))
 		return 0;
 	log_info("the sentinels name another redis master; reconnecting",
-		 LF_STR("master_name", u->master_name), LF_STR("from", last_master),
-		 LF_STR("to", addr));
+	         LF_STR("master_name", u->master_name), LF_STR("from", last_master),
+	         LF_STR("to", addr));
 	return 1;
 }
 
@@ -171,12 +171,13 @@ struct rds *sentinel_open(const struct rdsurl *u, double timeout, char *err, siz
 		snprintf(addr, sizeof(addr), "%s:%d", host, port);
 		if (node_is_master(r)) {
 			sentinel_note_master(last_master, sizeof(last_master), u->master_name, addr,
-					     false);
+			                     false);
 			return r;
 		}
-		util_seterr(err, errlen, "redis at %s, named master '%s' by the sentinels, is not "
-				    "a master",
-			    addr, u->master_name);
+		util_seterr(err, errlen,
+		            "redis at %s, named master '%s' by the sentinels, is not "
+		            "a master",
+		            addr, u->master_name);
 		rds_close(r);
 	}
 	return NULL;
@@ -224,9 +225,10 @@ static void query_on_reply(struct rds_reply *x, void *priv)
 	if (!parse_addr(x, q->host, sizeof(q->host), &q->port))
 		q->first = query_sentinel(q);
 	else
-		log_warn("sentinel does not name the master", LF_STR("master_name", q->url.master_name),
-			 LF_STR("sentinel", node->host), LF_INT("port", node->port),
-			 LF_STR("error", x && rds_type(x) == RDS_ERR ? rds_str(x, NULL) : "unknown"));
+		log_warn(
+		    "sentinel does not name the master", LF_STR("master_name", q->url.master_name),
+		    LF_STR("sentinel", node->host), LF_INT("port", node->port),
+		    LF_STR("error", x && rds_type(x) == RDS_ERR ? rds_str(x, NULL) : "unknown"));
 	query_step(q);
 }
 
@@ -279,7 +281,7 @@ static void query_on_step(struct ev_loop *loop, ev_timer *t, int revents)
 }
 
 struct sentinel_query *sentinel_query_new(struct ev_loop *loop, const struct rdsurl *u,
-					  sentinel_found_fn found, void *priv)
+                                          sentinel_found_fn found, void *priv)
 {
 	struct sentinel_query *q = xcalloc(1, sizeof(*q));
 	q->loop = loop;

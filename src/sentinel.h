@@ -40,7 +40,7 @@ typedef void (*sentinel_found_fn)(const char *host, int port, void *priv);
 /* An asynchronous lookup for u on loop; it starts with sentinel_query_start.
  * The query keeps u's sentinels, name and sentinel password (copies). */
 struct sentinel_query *sentinel_query_new(struct ev_loop *loop, const struct rdsurl *u,
-					  sentinel_found_fn found, void *priv);
+                                          sentinel_found_fn found, void *priv);
 /* Asks the sentinels again (a lookup under way is cut short); found runs
  * exactly once for each start that is not cut short or freed. The first
  * asked is the one that answered last, so a sentinel that is down costs
@@ -55,7 +55,6 @@ void sentinel_query_forget(struct sentinel_query *q);
  * this process used, size n), then remembers it: one warning per switch;
  * the first address found at info level when announce, else at debug
  * (workers: the master announces it once for the node). */
-void sentinel_note_master(char *last, size_t n, const char *name, const char *addr,
-			  bool announce);
+void sentinel_note_master(char *last, size_t n, const char *name, const char *addr, bool announce);
 
 #endif
