@@ -10,7 +10,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       meson ninja-build pkg-config gcc libc6-dev \
-      libhiredis-dev libev-dev libinih-dev libjansson-dev libsystemd-dev libyaml-dev \
+      libhiredis-dev libssl-dev libev-dev libinih-dev libjansson-dev libsystemd-dev libyaml-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -22,7 +22,7 @@ FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libhiredis0.14 libev4 libinih1 libjansson4 libsystemd0 libyaml-0-2 tzdata \
+      libhiredis0.14 libssl3 ca-certificates libev4 libinih1 libjansson4 libsystemd0 libyaml-0-2 tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 forq \
  && useradd --system --uid 10001 --gid forq --no-create-home \

@@ -5,6 +5,9 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
               64 MiB plugin table (--prefork vs --no-prefork), idle RSS
   throughput  100,000 NoopJobs with --processes 2; exec handler jobs/s (/bin/true)
   latency     idle enqueue-to-start latency p50/p99 over 1,000 jobs
+  http        NoopJob throughput and CPU per job with http_listen on and
+              /metrics scraped every second vs off, alternating rounds in one
+              run (--http-jobs N jobs per round, --http-rounds R rounds each)
   recovery    SIGKILL of a busy worker -> its job out of the dead lane (20 kills);
               SIGKILL of a whole node -> another node has its job (defaults: 30 s/10 s)
   sidekiq     Sidekiq 6.4.1 x2, plain and with reliable fetch, against forq,
@@ -12,6 +15,10 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
   cluster     three nodes, default lease settings: leader failover and cluster
               daemon takeover after TERM and after SIGKILL of the holder; cron
               firing delay after the tick (every-second entry, 30 s)
+  tls         forq over rediss:// (TLS, client certificate) against redis:// on
+              redis-servers started in the same run: jobs/s and CPU per job of
+              forq and of redis-server, interleaved, medians of 3
+              (scripts/bench_tls.py; --tls-jobs N, default 100,000)
   sentinel    master, replica, three sentinels: SIGKILL of the master -> replica
               promoted and forq running jobs again, with down-after 1 s (3 runs)
               and Sentinel's default 30 s (1 run); NoopJob jobs/s with
@@ -276,6 +283,119 @@ def bench_throughput(build, tmp, rds):
           f"{statistics.median(rates):,.0f} jobs/s")
 
 
+def cpu_seconds(pids):
+    """utime + stime of the given live processes, in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+SCRAPER = """
+import sys, time, urllib.request
+port, log = sys.argv[1], sys.argv[2]
+while True:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        n = len(resp.read())
+    with open(log, "a") as f:
+        f.write(f"{n}\\n")
+    time.sleep(1.0)
+"""
+
+
+def drain_http(build, rds, tmp, count, scraped):
+    """One NoopJob drain; with scraped, http_listen is on and a client GETs
+    /metrics every second meanwhile. (jobs/s, master+workers CPU s per job,
+    master CPU s per job, scrapes)."""
+    noop = os.path.join(build, "plugins", "libforq_noop.so")
+    port = free_port()
+    # Both with a file, the same but for the one key.
+    cfg = "[forq]\n" + (f"http_listen = 127.0.0.1:{port}\n" if scraped else "")
+    r = rds.r
+    f = Forq(build, ["-P", "2", "--log-level", "warn", "--prefork", "-r", noop],
+             {"REDIS_URL": rds.url}, tmp, config=cfg)
+    # The scraper is a process of its own: a thread here would share the GIL
+    # with the loop that watches the queue drain.
+    log = os.path.join(tmp, "scrapes")
+    scraper = None
+    try:
+        w = f.wait_idle(2)
+        pids = [f.pid] + [pid for pid, _ in w.values()]
+        enqueue_noop(r, count)
+        cpu0, mcpu0, t0 = cpu_seconds(pids), cpu_seconds(pids[:1]), time.monotonic()
+        if scraped:
+            scraper = subprocess.Popen([sys.executable, "-c", SCRAPER, str(port), log])
+
+        def done():
+            if r.llen("queue:default"):
+                return False
+            return all(r.llen(k) == 0 for k in r.scan_iter("forq:working:*"))
+        wait_for(done, 600, "queue drained")
+        took, cpu = time.monotonic() - t0, cpu_seconds(pids) - cpu0
+        mcpu = cpu_seconds(pids[:1]) - mcpu0
+        wait_for(lambda: int(r.get("stat:processed") or 0) >= count, 30, "stat:processed")
+        if int(r.get("stat:processed")) != count or r.zcard("retry") or r.zcard("dead"):
+            raise RuntimeError("forq did not run every job exactly once")
+    finally:
+        if scraper:
+            scraper.kill()
+            scraper.wait()
+        f.stop()
+        r.flushall()
+    scrapes = len(open(log).read().split()) if scraped else 0
+    if scraped:
+        os.unlink(log)
+    return count / took, cpu / count, mcpu / count, scrapes
+
+
+def bench_http(build, tmp, rds, jobs, rounds):
+    on, off, scrapes = [], [], 0
+    for i in range(2 * rounds):
+        scraped = i % 4 in (1, 2)  # off, on, on, off, off, on...: drift cancels out
+        rate, cpu, mcpu, n = drain_http(build, rds, tmp, jobs, scraped)
+        (on if scraped else off).append((rate, cpu, mcpu))
+        scrapes += n
+    med = lambda xs, k: statistics.median(x[k] for x in xs)
+    print(f"NoopJob throughput, {jobs:,} jobs x {rounds} rounds each, --processes 2, "
+          f"alternating: http_listen off median {med(off, 0):,.0f} jobs/s "
+          f"({med(off, 1) * 1e6:.2f} us CPU/job, master {med(off, 2) * 1e9:.1f} ns), "
+          f"on + /metrics every 1 s ({scrapes} scrapes) median {med(on, 0):,.0f} jobs/s "
+          f"({med(on, 1) * 1e6:.2f} us CPU/job, master {med(on, 2) * 1e9:.1f} ns): "
+          f"throughput on/off {med(on, 0) / med(off, 0):.3f}, "
+          f"CPU/job on/off {med(on, 1) / med(off, 1):.3f}")
+    print("  rounds off: " + ", ".join(f"{x:,.0f}" for x, *_ in off) +
+          "; on: " + ", ".join(f"{x:,.0f}" for x, *_ in on))
+    scrape_cost(build, rds, tmp)
+
+
+def scrape_cost(build, rds, tmp, n=2000):
+    """The master's CPU per /metrics scrape, idle node, n scrapes in a row:
+    the steady cost of being scraped, free of the noise of a drain."""
+    import urllib.request
+    port = free_port()
+    f = Forq(build, ["-P", "2", "--log-level", "warn"], {"REDIS_URL": rds.url}, tmp,
+             config=f"[forq]\nhttp_listen = 127.0.0.1:{port}\n")
+    try:
+        f.wait_idle(2)
+        size = 0
+        cpu0, t0 = cpu_seconds([f.pid]), time.monotonic()
+        for _ in range(n):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+                size = len(resp.read())
+        cpu, took = cpu_seconds([f.pid]) - cpu0, time.monotonic() - t0
+    finally:
+        f.stop()
+        r = rds.r
+        r.flushall()
+    print(f"  /metrics scrape: {cpu / n * 1e6:.0f} us of master CPU each ({size:,} bytes, "
+          f"{n} scrapes in {took:.2f} s, clock ticks of {1e3 / os.sysconf('SC_CLK_TCK'):.0f} ms)")
+
+
 def bench_latency(build, plug, tmp, rds):
     path = os.path.join(tmp, "latency")
     f = Forq(build, ["-P", "2", "--prefork", "-r", plug, "--log-level", "warn"],
@@ -447,8 +567,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("sections", nargs="*",
-                    default=["supervisor", "throughput", "latency", "recovery", "sidekiq",
-                             "cluster", "sentinel", "ruby"])
+                    default=["supervisor", "throughput", "http", "latency", "recovery", "sidekiq",
+                             "cluster", "tls", "sentinel", "ruby"])
     ap.add_argument("--ruby-jobs", type=int,
                     default=int(os.environ.get("FORQ_BENCH_RUBY_JOBS", 100_000)),
                     help="ruby: no-op Sidekiq::Worker jobs, ActiveJobs are a fifth "
@@ -457,6 +577,12 @@ def main():
                     default=int(os.environ.get("FORQ_BENCH_RUBY_RUNS", 3)),
                     help="ruby: interleaved runs of each system (env FORQ_BENCH_RUBY_RUNS; "
                          "default 3)")
+    ap.add_argument("--tls-jobs", type=int, default=100_000,
+                    help="tls: NoopJobs per run (default 100,000)")
+    ap.add_argument("--http-jobs", type=int, default=300_000,
+                    help="http: NoopJobs per round (default 300,000: a few seconds each)")
+    ap.add_argument("--http-rounds", type=int, default=4,
+                    help="http: rounds with the endpoint on, and as many off (default 4)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     plug = os.path.join(build, "libforq_testplug.so")
@@ -473,6 +599,8 @@ def main():
                     bench_throughput(build, tmp, rds)
                 elif section == "latency":
                     bench_latency(build, plug, tmp, rds)
+                elif section == "http":
+                    bench_http(build, tmp, rds, a.http_jobs, a.http_rounds)
                 elif section == "recovery":
                     bench_local_requeue(build, tmp, rds)
                     bench_node_death(build, tmp, rds)
@@ -484,6 +612,10 @@ def main():
                     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
                     import bench_sidekiq
                     bench_sidekiq.run(build, tmp, rds)
+                elif section == "tls":
+                    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+                    import bench_tls
+                    bench_tls.run(build, tmp, rds, jobs=a.tls_jobs)
                 elif section == "sentinel":
                     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
                     import bench_sentinel

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "health.h"
 #include "ident.h"
 #include "job.h"
 #include "keys.h"
@@ -20,7 +21,6 @@
 #include "util.h"
 
 #define CLIENT_TIMEOUT 5.0
-#define HEALTH_MAX_AGE 15.0 /* three missed heartbeats */
 
 struct client {
 	const char *config_path;
@@ -69,13 +69,13 @@ static int client_connect(struct client *c)
 		return 78;
 	}
 	keys_set_namespace(c->cfg->namespace);
-	if (rdsurl_parse(c->cfg->redis_url, &u, err, sizeof(err))) {
-		fprintf(stderr, "forq: redis_url: %s\n", err);
+	if (config_rdsurl(c->cfg, &u, err, sizeof(err))) {
+		fprintf(stderr, "forq: %s\n", err);
 		return 78;
 	}
-	if (c->cfg->sentinel_password)
-		util_strlcpy(u.sentinel_password, c->cfg->sentinel_password,
-			     sizeof(u.sentinel_password));
+	/* A TLS write to a server that hung up must fail with EPIPE (and be
+	 * reported), not kill the command silently. */
+	signal(SIGPIPE, SIG_IGN);
 	if (!(c->r = rds_open(&u, CLIENT_TIMEOUT, err, sizeof(err)))) {
 		fprintf(stderr, "forq: %s\n", err);
 		return 1;
@@ -570,7 +570,7 @@ static int client_health(int argc, char **argv)
 		printf("unhealthy: no live forq node for %s* in redis\n", prefix);
 	else if (!pid && matches > 1)
 		printf("unhealthy: %d forq nodes on this host; name one with --pid\n", matches);
-	else if (best > max_age)
+	else if (!health_beat_is_fresh(now - best, now, max_age))
 		printf("unhealthy: %s last beat %.1fs ago (limit %.0fs)\n", found, best, max_age);
 	else
 		printf("healthy: %s beat %.1fs ago\n", found, best), rc = 0;

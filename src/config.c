@@ -7,18 +7,16 @@
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "cronexpr.h"
-#include "job.h"
+#include "hostport.h"
 #include "keys.h"
-#include "schedule_yml.h"
-#include "tz.h"
+#include "rdsurl.h"
 #include "util.h"
+#include "config_int.h"
 
 struct option_def;
 typedef int (*option_setter)(struct config *c, const struct option_def *d, const char *v,
@@ -122,15 +120,24 @@ static int set_log_format(struct config *c, const struct option_def *d, const ch
 static int set_redis_url(struct config *c, const struct option_def *d, const char *v, char *err,
 			 size_t n)
 {
-	if (!strncmp(v, "rediss://", 9)) {
-		util_seterr(err, n, "redis_url: rediss:// (TLS) is not supported by this build; "
-			       "use a local TLS proxy such as stunnel and redis://");
+	if (strncmp(v, "redis://", 8) && strncmp(v, "rediss://", 9) && strncmp(v, "unix://", 7) &&
+	    strncmp(v, "redis+sentinel://", 17) && strncmp(v, "rediss+sentinel://", 18)) {
+		util_seterr(err, n, "redis_url must start with redis://, rediss://, unix:// or "
+				    "redis+sentinel://");
 		return -1;
 	}
-	if (strncmp(v, "redis://", 8) && strncmp(v, "unix://", 7) &&
-	    strncmp(v, "redis+sentinel://", 17) && strncmp(v, "rediss+sentinel://", 18)) {
-		util_seterr(err, n, "redis_url must start with redis://, unix:// or "
-				    "redis+sentinel://");
+	return set_string(c, d, v, err, n);
+}
+
+/* http_listen: checked here so a bad address names its file and line. */
+static int set_http_listen(struct config *c, const struct option_def *d, const char *v,
+			   char *err, size_t n)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char why[256];
+	if (*v && hostport_parse(v, &ss, &len, why, sizeof(why))) {
+		util_seterr(err, n, "http_listen: %s", why);
 		return -1;
 	}
 	return set_string(c, d, v, err, n);
@@ -149,7 +156,7 @@ static int set_namespace(struct config *c, const struct option_def *d, const cha
 }
 
 /* Splits a list on commas and white space; calls fn for each item. */
-static int split_list(const char *v, int (*fn)(void *ctx, const char *item, char *err, size_t n),
+int config_split_list(const char *v, int (*fn)(void *ctx, const char *item, char *err, size_t n),
 		      void *ctx, char *err, size_t n)
 {
 	char *copy = xstrdup(v), *save = NULL, *tok;
@@ -161,7 +168,7 @@ static int split_list(const char *v, int (*fn)(void *ctx, const char *item, char
 	return rc;
 }
 
-static bool queue_name_is_valid(const char *s)
+bool config_queue_name_is_valid(const char *s)
 {
 	if (!*s)
 		return false;
@@ -184,7 +191,7 @@ static int add_queue(void *ctx, const char *item, char *err, size_t n)
 			goto out_bad;
 		}
 	}
-	if (!queue_name_is_valid(name)) {
+	if (!config_queue_name_is_valid(name)) {
 		util_seterr(err, n, "bad queue name '%s' (letters, digits, '_', '-' and '.')", name);
 		goto out_bad;
 	}
@@ -221,7 +228,7 @@ static int set_queues(struct config *c, const struct option_def *d, const char *
 {
 	(void)d;
 	free_queues(c);
-	if (split_list(v, add_queue, c, err, n))
+	if (config_split_list(v, add_queue, c, err, n))
 		return -1;
 	if (!c->nqueues) {
 		util_seterr(err, n, "queues must name at least one queue");
@@ -254,7 +261,7 @@ static int set_plugins(struct config *c, const struct option_def *d, const char 
 {
 	(void)d;
 	free_plugins(c);
-	return split_list(v, add_plugin, c, err, n);
+	return config_split_list(v, add_plugin, c, err, n);
 }
 
 /* max_rss, max_rss_kind, max_jobs: worker recycling (master_recycle.c). */
@@ -296,6 +303,9 @@ static int set_rss_kind(struct config *c, const struct option_def *d, const char
 /* The [forq] section. Defaults are DESIGN.md section 8. */
 static const struct option_def option_table[] = {
 	{"redis_url", set_redis_url, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379/0"},
+	{"tls_ca_file", set_string, OFF(tls_ca_file), 0, 0, ""},
+	{"tls_cert_file", set_string, OFF(tls_cert_file), 0, 0, ""},
+	{"tls_key_file", set_string, OFF(tls_key_file), 0, 0, ""},
 	{"processes", set_processes, OFF(processes), 1, CONFIG_PROCESSES_MAX, "1"},
 	{"prefork", set_bool, OFF(prefork), 0, 0, "false"},
 	{"sidekiq_metrics", set_bool, OFF(sidekiq_metrics), 0, 0, "true"},
@@ -321,6 +331,7 @@ static const struct option_def option_table[] = {
 	{"daemon_ttl", set_seconds, OFF(daemon_ttl), 1, 3600, "30"},
 	{"daemon_renew", set_seconds, OFF(daemon_renew), 0.1, 3600, "10"},
 	{"daemon_acquire", set_seconds, OFF(daemon_acquire), 0.1, 3600, "5"},
+	{"http_listen", set_http_listen, OFF(http_listen), 0, 0, ""},
 	{"namespace", set_namespace, OFF(namespace), 0, 0, ""},
 	{"sidekiq_config", set_string, OFF(sidekiq_config), 0, 0, ""},
 	{"cron_schedule", set_string, OFF(cron_schedule), 0, 0, ""},
@@ -331,394 +342,6 @@ static const struct option_def option_table[] = {
 	/* each WAIT stays well inside a worker's 5 s call timeout */
 	{"min_replicas_timeout", set_seconds, OFF(min_replicas_timeout), 0.01, 2, "1"},
 };
-
-char **config_split_argv(const char *cmd, char *err, size_t n)
-{
-	char **argv = NULL, *word = xmalloc(strlen(cmd) + 1);
-	size_t argc = 0, len = 0;
-	bool in_word = false;
-	char quote = 0;
-
-	for (const char *p = cmd;; p++) {
-		char ch = *p;
-		if (!ch || (!quote && (ch == ' ' || ch == '\t'))) {
-			if (quote) {
-				util_seterr(err, n, "unterminated %c quote in '%s'", quote, cmd);
-				goto out_bad;
-			}
-			if (in_word) {
-				argv = xrealloc(argv, (argc + 2) * sizeof(*argv));
-				argv[argc++] = xstrndup(word, len);
-				argv[argc] = NULL;
-				len = 0;
-				in_word = false;
-			}
-			if (!ch)
-				break;
-			continue;
-		}
-		in_word = true;
-		if (quote == '\'' ) {
-			if (ch == '\'')
-				quote = 0;
-			else
-				word[len++] = ch;
-		} else if (ch == '\\' && p[1]) {
-			word[len++] = *++p;
-		} else if (quote == '"' && ch == '"') {
-			quote = 0;
-		} else if (!quote && (ch == '"' || ch == '\'')) {
-			quote = ch;
-		} else {
-			word[len++] = ch;
-		}
-	}
-	free(word);
-	if (!argc) {
-		util_seterr(err, n, "empty command");
-		return NULL;
-	}
-	return argv;
-out_bad:
-	free(word);
-	config_free_argv(argv);
-	return NULL;
-}
-
-void config_free_argv(char **argv)
-{
-	for (size_t i = 0; argv && argv[i]; i++)
-		free(argv[i]);
-	free(argv);
-}
-
-const struct config_job *config_find_job(const struct config *c, const char *job_class)
-{
-	for (size_t i = 0; i < c->njobs; i++)
-		if (!strcmp(c->jobs[i].name, job_class))
-			return &c->jobs[i];
-	return NULL;
-}
-
-static const char *const unique_names[] = {
-	[UNIQUE_NONE] = "none",
-	[UNIQUE_UNTIL_EXECUTING] = "until_executing",
-	[UNIQUE_UNTIL_EXECUTED] = "until_executed",
-	[UNIQUE_WHILE_EXECUTING] = "while_executing",
-	[UNIQUE_UNTIL_AND_WHILE_EXECUTING] = "until_and_while_executing",
-	[UNIQUE_UNTIL_EXPIRED] = "until_expired",
-};
-
-const char *config_unique_name(enum config_unique u)
-{
-	return (unsigned)u < ARRAY_SIZE(unique_names) ? unique_names[u] : "none";
-}
-
-int config_unique_parse(const char *s, enum config_unique *out)
-{
-	for (unsigned i = 0; i < ARRAY_SIZE(unique_names); i++)
-		if (!strcmp(s, unique_names[i])) {
-			*out = (enum config_unique)i;
-			return 0;
-		}
-	return -1;
-}
-
-const char *config_catch_up_name(enum config_catch_up c)
-{
-	return c == CATCH_UP_ALL ? "all" : c == CATCH_UP_NONE ? "none" : "latest";
-}
-
-static int add_unique_arg(void *ctx, const char *item, char *err, size_t n)
-{
-	struct config_job *j = ctx;
-	long l;
-	if (util_parse_long(item, 0, 1000, &l)) {
-		util_seterr(err, n, "unique_args: '%s' is not an argument position from 0 to 1000",
-			    item);
-		return -1;
-	}
-	if (j->nunique_args == CONFIG_UNIQUE_ARGS_MAX) {
-		util_seterr(err, n, "unique_args: at most %d positions", CONFIG_UNIQUE_ARGS_MAX);
-		return -1;
-	}
-	for (size_t i = 0; i < j->nunique_args; i++)
-		if (j->unique_args[i] == (int)l) {
-			util_seterr(err, n, "unique_args: position %ld listed twice", l);
-			return -1;
-		}
-	j->unique_args[j->nunique_args++] = (int)l;
-	return 0;
-}
-
-static int parse_unique_args(struct config_job *j, const char *v, char *err, size_t n)
-{
-	j->nunique_args = 0;
-	if (split_list(v, add_unique_arg, j, err, n))
-		return -1;
-	if (!j->nunique_args) {
-		util_seterr(err, n, "unique_args must list argument positions (0 = the first)");
-		return -1;
-	}
-	return 0;
-}
-
-/* Names of cron entries and daemons end up in Redis keys and log lines. */
-static bool entry_name_is_valid(const char *s)
-{
-	size_t len = strlen(s);
-	if (!len || len > 100)
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && !strchr("_-.:@", *s))
-			return false;
-	return true;
-}
-
-/* [cron "name"] keys. The schedule and time zone are checked where the
- * entry is compiled (cron.c); here they are kept as text. */
-static int cron_set(struct config_cron *e, const char *key, const char *v, char *err, size_t n)
-{
-	char **dst = NULL, why[256];
-	if (!strcmp(key, "schedule")) {
-		/* checked here too so that the error names this line */
-		struct cronexpr *x = cronexpr_parse(v, why, sizeof(why));
-		if (!x) {
-			util_seterr(err, n, "schedule '%s': %s", v, why);
-			return -1;
-		}
-		cronexpr_free(x);
-		dst = &e->schedule;
-	} else if (!strcmp(key, "timezone")) {
-		struct tz *z = tz_load(v, why, sizeof(why));
-		if (!z) {
-			util_seterr(err, n, "timezone: %s", why);
-			return -1;
-		}
-		tz_free(z);
-		dst = &e->timezone;
-	} else if (!strcmp(key, "class"))
-		dst = &e->job_class;
-	else if (!strcmp(key, "args"))
-		dst = &e->args;
-	else if (!strcmp(key, "queue")) {
-		if (!queue_name_is_valid(v)) {
-			util_seterr(err, n, "bad queue name '%s' (letters, digits, '_', '-' and '.')", v);
-			return -1;
-		}
-		dst = &e->queue;
-	} else if (!strcmp(key, "retry")) {
-		long l;
-		bool b;
-		if (!util_parse_long(v, 0, 1000, &l)) {
-			/* a number of retries, kept as written */
-		} else if (!util_parse_bool(v, &b)) {
-			v = b ? "true" : "false";
-		} else {
-			util_seterr(err, n, "retry must be true, false or a number from 0 to 1000, not '%s'",
-				    v);
-			return -1;
-		}
-		dst = &e->retry;
-	} else if (!strcmp(key, "catch_up")) {
-		if (!strcmp(v, "latest"))
-			e->catch_up = CATCH_UP_LATEST;
-		else if (!strcmp(v, "all"))
-			e->catch_up = CATCH_UP_ALL;
-		else if (!strcmp(v, "none"))
-			e->catch_up = CATCH_UP_NONE;
-		else {
-			util_seterr(err, n, "catch_up must be latest, all or none, not '%s'", v);
-			return -1;
-		}
-		return 0;
-	} else if (!strcmp(key, "overlap")) {
-		if (strcmp(v, "allow") && strcmp(v, "forbid")) {
-			util_seterr(err, n, "overlap must be allow or forbid, not '%s'", v);
-			return -1;
-		}
-		e->overlap_forbid = !strcmp(v, "forbid");
-		return 0;
-	} else {
-		util_seterr(err, n, "unknown key '%s' in [cron \"%s\"]", key, e->name);
-		return -1;
-	}
-	if (!*v) {
-		util_seterr(err, n, "%s must not be empty", key);
-		return -1;
-	}
-	free(*dst);
-	*dst = xstrdup(v);
-	return 0;
-}
-
-/* After its section: what a cron entry needs as a whole. */
-static int cron_check(const struct config_cron *e, char *err, size_t n)
-{
-	char cerr[256];
-	if (!e->schedule || !e->job_class) {
-		util_seterr(err, n, "[cron \"%s\"] needs %s", e->name,
-			    !e->schedule ? "a schedule" : "a class");
-		return -1;
-	}
-	/* schedule and timezone were checked at their own lines (cron_set) */
-	/* The payload is built once here with a dummy jid so that a bad class,
-	 * args or retry is a configuration error, not a failure at the tick. */
-	char *p = job_build(e->job_class, e->args ? e->args : "[]", e->queue, e->retry ? e->retry : "true",
-			    "0", NULL, 0, false, cerr, sizeof(cerr));
-	if (!p) {
-		util_seterr(err, n, "[cron \"%s\"]: %s", e->name, cerr);
-		return -1;
-	}
-	free(p);
-	return 0;
-}
-
-void config_cron_fini(struct config_cron *e)
-{
-	free(e->name);
-	free(e->source);
-	free(e->schedule);
-	free(e->timezone);
-	free(e->job_class);
-	free(e->args);
-	free(e->queue);
-	free(e->retry);
-	free(e->description);
-	free(e->queue_name_prefix);
-	free(e->queue_name_delimiter);
-	free(e->message);
-}
-
-static int daemon_set(struct config_daemon *d, const char *key, const char *v, char *err,
-		      size_t n)
-{
-	if (!strcmp(key, "exec")) {
-		char **argv = config_split_argv(v, err, n);
-		if (!argv)
-			return -1;
-		config_free_argv(d->argv);
-		d->argv = argv;
-	} else if (!strcmp(key, "plugin")) {
-		if (!*v) {
-			util_seterr(err, n, "plugin must name a daemon entry point");
-			return -1;
-		}
-		if (d->ruby) {
-			util_seterr(err, n, "plugin and ruby cannot both be set");
-			return -1;
-		}
-		free(d->plugin);
-		d->plugin = xstrdup(v);
-	} else if (!strcmp(key, "ruby")) {
-		if (!*v || strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				     "0123456789_:") != strlen(v)) {
-			util_seterr(err, n, "ruby must name a Ruby class, not '%s'", v);
-			return -1;
-		}
-		if (d->plugin && !d->ruby) {
-			util_seterr(err, n, "plugin and ruby cannot both be set");
-			return -1;
-		}
-		free(d->ruby);
-		free(d->plugin);
-		d->ruby = xstrdup(v);
-		d->plugin = xstrdup(CONFIG_RUBY_DAEMON_ENTRY);
-	} else if (!strcmp(key, "args")) {
-		char cerr[256];
-		char *p = job_build("X", v, "default", NULL, "0", NULL, 0, false, cerr, sizeof(cerr));
-		if (!p) {
-			util_seterr(err, n, "args: %s", cerr);
-			return -1;
-		}
-		free(p);
-		free(d->args);
-		d->args = xstrdup(v);
-	} else if (!strcmp(key, "scope")) {
-		if (!strcmp(v, "cluster"))
-			d->scope = DAEMON_SCOPE_CLUSTER;
-		else if (!strcmp(v, "node"))
-			d->scope = DAEMON_SCOPE_NODE;
-		else {
-			util_seterr(err, n, "scope must be cluster or node, not '%s'", v);
-			return -1;
-		}
-	} else if (!strcmp(key, "checkin_timeout")) {
-		if (util_parse_double(v, 0, 86400, &d->checkin_timeout)) {
-			util_seterr(err, n,
-				    "checkin_timeout must be a number of seconds from 0 to 86400, not '%s'", v);
-			return -1;
-		}
-	} else if (!strcmp(key, "stop_timeout")) {
-		if (util_parse_double(v, 0, 3600, &d->stop_timeout)) {
-			util_seterr(err, n,
-				    "stop_timeout must be a number of seconds from 0 to 3600, not '%s'", v);
-			return -1;
-		}
-	} else {
-		util_seterr(err, n, "unknown key '%s' in [daemon \"%s\"]", key, d->name);
-		return -1;
-	}
-	return 0;
-}
-
-static int daemon_check(const struct config_daemon *d, char *err, size_t n)
-{
-	if (!d->argv == !d->plugin) {
-		util_seterr(err, n, "[daemon \"%s\"] needs exactly one of exec, plugin or ruby",
-			    d->name);
-		return -1;
-	}
-	if (d->args && !d->ruby) {
-		util_seterr(err, n, "[daemon \"%s\"] args is for ruby = Class", d->name);
-		return -1;
-	}
-	return 0;
-}
-
-/* [job "Class"] keys: parsed into the section's struct config_job. */
-static int job_set(struct config_job *j, const char *key, const char *v, char *err, size_t n)
-{
-	long l;
-	if (!strcmp(key, "exec")) {
-		char **argv = config_split_argv(v, err, n);
-		if (!argv)
-			return -1;
-		config_free_argv(j->argv);
-		j->argv = argv;
-	} else if (!strcmp(key, "timeout")) {
-		if (util_parse_double(v, 0, 604800, &j->timeout)) {
-			util_seterr(err, n, "timeout must be a number of seconds from 0 to 604800, not '%s'",
-			       v);
-			return -1;
-		}
-	} else if (!strcmp(key, "retry")) {
-		if (util_parse_long(v, 0, 1000, &l)) {
-			util_seterr(err, n, "retry must be a whole number from 0 to 1000, not '%s'", v);
-			return -1;
-		}
-		j->retry = (int)l;
-	} else if (!strcmp(key, "unique")) {
-		if (config_unique_parse(v, &j->unique)) {
-			util_seterr(err, n, "unique must be none, until_executing, until_executed, "
-				    "while_executing, until_and_while_executing or until_expired, "
-				    "not '%s'", v);
-			return -1;
-		}
-	} else if (!strcmp(key, "unique_ttl")) {
-		if (util_parse_double(v, 1, 31536000, &j->unique_ttl)) {
-			util_seterr(err, n,
-				    "unique_ttl must be a number of seconds from 1 to 31536000, not '%s'", v);
-			return -1;
-		}
-	} else if (!strcmp(key, "unique_args")) {
-		return parse_unique_args(j, v, err, n);
-	} else {
-		util_seterr(err, n, "unknown key '%s' in [job \"%s\"]", key, j->name);
-		return -1;
-	}
-	return 0;
-}
 
 static const struct option_def *option_find(const char *key)
 {
@@ -745,12 +368,16 @@ void config_free(struct config *c)
 		return;
 	free(c->path);
 	free(c->redis_url);
+	free(c->tls_ca_file);
+	free(c->tls_cert_file);
+	free(c->tls_key_file);
 	free_queues(c);
 	free(c->tag);
 	free_plugins(c);
 	free(c->user);
 	free(c->environment);
 	free(c->pidfile);
+	free(c->http_listen);
 	free(c->log_file);
 	free(c->namespace);
 	free(c->sidekiq_config);
@@ -914,7 +541,7 @@ static void check_section_line(struct parse_state *st, const char *line)
 		c->njobs++;
 	} else if (!strcmp(kind, "cron") && name[0]) {
 		struct config *c = st->c;
-		if (!entry_name_is_valid(name)) {
+		if (!config_entry_name_is_valid(name)) {
 			parse_fail(st, "bad cron name '%s' (up to 100 letters, digits, '_', '-', '.', ':', '@')",
 				   name);
 			return;
@@ -930,7 +557,7 @@ static void check_section_line(struct parse_state *st, const char *line)
 		c->ncrons++;
 	} else if (!strcmp(kind, "daemon") && name[0]) {
 		struct config *c = st->c;
-		if (!entry_name_is_valid(name)) {
+		if (!config_entry_name_is_valid(name)) {
 			parse_fail(st,
 				   "bad daemon name '%s' (up to 100 letters, digits, '_', '-', '.', ':', '@')",
 				   name);
@@ -1009,9 +636,9 @@ static void named_section_key(struct parse_state *st, const char *key, const cha
 			}
 			st->seen_keys |= 1u << i;
 		}
-	int rc = st->sect == SECT_JOB	 ? job_set(&st->c->jobs[st->idx], key, value, err, sizeof(err))
-		 : st->sect == SECT_CRON ? cron_set(&st->c->crons[st->idx], key, value, err, sizeof(err))
-					 : daemon_set(&st->c->daemons[st->idx], key, value, err, sizeof(err));
+	int rc = st->sect == SECT_JOB	 ? config_job_set(&st->c->jobs[st->idx], key, value, err, sizeof(err))
+		 : st->sect == SECT_CRON ? config_cron_set(&st->c->crons[st->idx], key, value, err, sizeof(err))
+					 : config_daemon_set(&st->c->daemons[st->idx], key, value, err, sizeof(err));
 	if (rc)
 		parse_fail(st, "%s", err);
 }
@@ -1066,10 +693,10 @@ int config_parse_string(struct config *c, const char *text, const char *name,
 	}
 	/* Whole-section checks, reported at the section's header. */
 	for (size_t i = st.first_cron; !st.err_line && i < c->ncrons; i++)
-		if (cron_check(&c->crons[i], st.err, sizeof(st.err)))
+		if (config_cron_check(&c->crons[i], st.err, sizeof(st.err)))
 			st.err_line = c->crons[i].line;
 	for (size_t i = st.first_daemon; !st.err_line && i < c->ndaemons; i++)
-		if (daemon_check(&c->daemons[i], st.err, sizeof(st.err)))
+		if (config_daemon_check(&c->daemons[i], st.err, sizeof(st.err)))
 			st.err_line = c->daemons[i].line;
 	if (!st.err_line)
 		return 0;
@@ -1137,4 +764,17 @@ char *config_queues_string(const struct config *c)
 		s = t;
 	}
 	return s;
+}
+
+int config_rdsurl(const struct config *c, struct rdsurl *u, char *err, size_t n)
+{
+	char why[512];
+	if (rdsurl_parse(c->redis_url, u, why, sizeof(why))) {
+		util_seterr(err, n, "redis_url: %s", why);
+		return -1;
+	}
+	if (c->sentinel_password)
+		util_strlcpy(u->sentinel_password, c->sentinel_password,
+			     sizeof(u->sentinel_password));
+	return rdsurl_set_tls(u, c->tls_ca_file, c->tls_cert_file, c->tls_key_file, err, n);
 }

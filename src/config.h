@@ -102,6 +102,10 @@ enum config_rss_kind { CONFIG_RSS, CONFIG_PSS };
 struct config {
 	char *path; /* file it was read from, NULL when none */
 	char *redis_url;
+	/* TLS for rediss://: "" = the system CA store / no client certificate */
+	char *tls_ca_file;
+	char *tls_cert_file;
+	char *tls_key_file;
 	int processes;       /* resolved worker count (>= 1) */
 	bool processes_auto; /* "auto": count usable CPUs at start and on HUP */
 	bool prefork;
@@ -131,6 +135,7 @@ struct config {
 	double daemon_ttl;      /* seconds a cluster daemon's lease lasts unrenewed */
 	double daemon_renew;    /* seconds between a holder's renewals */
 	double daemon_acquire;  /* seconds between attempts to take a free daemon */
+	char *http_listen;      /* ADDRESS:PORT of /metrics, /healthz, /readyz; NULL = off */
 	char *namespace;        /* key prefix as redis-namespace's (keys.h); NULL = none */
 	char *sidekiq_config;   /* a Sidekiq sidekiq.yml read under this file (sidekiq_yml.h) */
 	char *cron_schedule;    /* sidekiq-cron schedule.yml, as written (relative to path's directory) */
@@ -158,6 +163,11 @@ struct config_override {
 	const char *value;  /* borrowed */
 	const char *origin; /* "FORQ_PROCESSES", "--processes", ... */
 };
+
+struct rdsurl;
+/* redis_url parsed, with the tls_* files added: 0, or -1 with err naming
+ * the key (never containing the password). */
+int config_rdsurl(const struct config *c, struct rdsurl *u, char *err, size_t n);
 
 /* A config holding every built-in default. Caller frees with config_free. */
 struct config *config_new(void);

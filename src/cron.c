@@ -74,6 +74,7 @@ struct cron {
 	int pending;     /* Redis replies still to come */
 	double now;      /* Redis TIME of this round */
 	double offset;   /* Redis clock minus ours */
+	unsigned long long fired, skipped; /* ticks, for /metrics */
 	ev_timer w;
 };
 
@@ -219,10 +220,11 @@ static void cron_round_done(struct cron *c)
 	}
 	for (size_t i = 0; i < c->n; i++) {
 		const struct cron_entry *e = &c->entries[i];
-		if (e->next >= 0 && (double)e->next < wake)
-			wake = (double)e->next;
-		if (!e->wm_known && c->now + 1 < wake)
-			wake = c->now + 1; /* Redis failed us: try again in a second */
+		/* Redis failed us (or refused the script): try again in a
+		 * second, not at a tick already due, which would spin. */
+		double at = !e->wm_known ? c->now + 1 : e->next >= 0 ? (double)e->next : INFINITY;
+		if (at < wake)
+			wake = at;
 	}
 	/* wake is in Redis time; our clock plus offset estimates it */
 	cron_sleep(c, wake - (util_now_wall() + c->offset) + CRON_WAKE_LATE);
@@ -276,6 +278,8 @@ static void cron_on_fired(struct rds_reply *x, void *priv)
 	}
 	e->wm = rds_int(rds_elem(x, 1));
 	e->wm_known = true;
+	c->fired += (unsigned long long)pushed;
+	c->skipped += (unsigned long long)skipped;
 	e->published = true;
 	e->next = cronexpr_next(e->plan.expr, e->plan.zone, e->wm);
 	if (status == 0)
@@ -631,4 +635,10 @@ void cron_free(struct cron *c)
 		return;
 	}
 	cron_destroy(c);
+}
+
+void cron_counts(const struct cron *c, unsigned long long *fired, unsigned long long *skipped)
+{
+	*fired = c->fired;
+	*skipped = c->skipped;
 }

@@ -28,6 +28,8 @@ void cron_set_lease(struct cron *c, const char *lease);
  * into the configuration the caller frees. Entries no longer configured
  * leave forq:crons; their state expires after 7 days. */
 int cron_reconfigure(struct cron *c, const struct config *cfg, char *err, size_t errlen);
+/* Ticks this node enqueued and skipped as leader since it started. */
+void cron_counts(const struct cron *c, unsigned long long *fired, unsigned long long *skipped);
 /* Frees now, or after the last pending Redis reply. */
 void cron_free(struct cron *c);
 

@@ -950,3 +950,9 @@ void daemon_set_close_fds(struct daemon_set *set)
 		if (d->checkin_fd >= 0)
 			close(d->checkin_fd);
 }
+
+void daemon_set_each(const struct daemon_set *set, daemon_each_fn fn, void *priv)
+{
+	for (const struct daemon *d = set->list; d; d = d->next)
+		fn(priv, d->cfg.name, d->state == DS_RUNNING && d->pid > 0);
+}

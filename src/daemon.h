@@ -60,6 +60,9 @@ bool daemon_set_reap(struct daemon_set *set, pid_t pid, int status);
 void daemon_set_reconfigure(struct daemon_set *set, const struct config *cfg);
 /* TTIN: one log line per daemon. */
 void daemon_set_dump(const struct daemon_set *set);
+/* For /metrics: fn(priv, name, running) for each daemon of the set. */
+typedef void (*daemon_each_fn)(void *priv, const char *name, bool running);
+void daemon_set_each(const struct daemon_set *set, daemon_each_fn fn, void *priv);
 /* In a forked child that is not a daemon (a worker): closes our fds. */
 void daemon_set_close_fds(struct daemon_set *set);
 

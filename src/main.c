@@ -14,6 +14,7 @@
 #include "master.h"
 #include "plugin.h"
 #include "proctitle.h"
+#include "rds.h"
 #include "rdsurl.h"
 
 static const char *env_lookup(const char *name)
@@ -27,8 +28,9 @@ static int check_config(const struct config *cfg)
 {
 	char err[512];
 	struct rdsurl url;
-	if (rdsurl_parse(cfg->redis_url, &url, err, sizeof(err))) {
-		fprintf(stderr, "forq: redis_url: %s\n", err);
+	if (config_rdsurl(cfg, &url, err, sizeof(err)) ||
+	    rds_tls_check(&url, err, sizeof(err))) {
+		fprintf(stderr, "forq: %s\n", err);
 		return CONFIG_EXIT_CONFIG;
 	}
 	struct plugin_set *set = plugin_set_load(cfg, err, sizeof(err));

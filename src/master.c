@@ -5,7 +5,10 @@
  * the Redis side master_redis.c; master_int.h is what they share. */
 #include "master.h"
 
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cpus.h"
 #include "cron.h"
@@ -93,6 +96,7 @@ static void master_reload(struct master *m)
 	m->cfg = nc;
 	registry_reconfigure(m->reg, nc);
 	daemon_set_reconfigure(m->daemons, nc);
+	master_http_reconfigure(m);
 	master_reopen_logs(m, "HUP");
 	if (m->state != M_RUNNING) {
 		m->target = nc->processes;
@@ -274,13 +278,11 @@ static void master_watch_signals(struct master *m)
 static int master_prepare(struct master *m)
 {
 	char err[512];
-	if (rdsurl_parse(m->cfg->redis_url, &m->url, err, sizeof(err))) {
-		log_error("bad redis URL", LF_STR("error", err));
+	if (config_rdsurl(m->cfg, &m->url, err, sizeof(err)) ||
+	    rds_tls_check(&m->url, err, sizeof(err))) {
+		log_error("bad redis settings", LF_STR("error", err));
 		return CONFIG_EXIT_CONFIG;
 	}
-	if (m->cfg->sentinel_password)
-		util_strlcpy(m->url.sentinel_password, m->cfg->sentinel_password,
-			     sizeof(m->url.sentinel_password));
 	/* Before an app boots for seconds: a Ruby daemon needs a Ruby app. */
 	if (daemon_set_check(m->cfg, false, NULL, err, sizeof(err))) {
 		log_error("configuration error", LF_STR("error", err));
@@ -330,6 +332,7 @@ static void master_free(struct master *m)
 	 * those belong to the modules below, which must still exist. Calls
 	 * they make from there fail at once. */
 	rds_async_free(m->rds);
+	master_http_free(m);
 	sdnotify_free(m->notify);
 	leader_free(m->leader);
 	cron_free(m->cron);
@@ -392,7 +395,7 @@ int master_run(struct config *cfg, const struct cli *cli)
 	master_watch_signals(m);
 	master_notify_start(m);
 	master_recycle_init(m);
-	if ((rc = master_start_redis(m)))
+	if ((rc = master_start_redis(m)) || (rc = master_http_start(m)))
 		goto out;
 	for (int i = 0; i < m->target && m->state == M_RUNNING; i++)
 		master_spawn(m, &m->slots[i], false);

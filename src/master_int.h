@@ -98,6 +98,8 @@ struct master {
 	struct cron *cron;
 	struct daemon_set *daemons;
 	struct unique *uniq; /* renews the unique-job leases of busy workers */
+	struct metrics *metrics; /* job counters, Redis gauges (master_http.c) */
+	struct http *http;       /* the http_listen endpoint, NULL when off */
 	ev_timer beat_w, rows_w, leave_w;
 	long long stat_processed, stat_failed; /* not yet flushed to Redis */
 	bool leaving;
@@ -124,6 +126,11 @@ int master_start_redis(struct master *m);
 void master_stop(struct master *m, int signum);
 void master_quiet(struct master *m, int signum);
 void master_dump(struct master *m);
+/* master_http.c: the HTTP endpoint and what /metrics reads. */
+int master_http_start(struct master *m);
+void master_http_reconfigure(struct master *m);
+void master_http_forget_in_child(struct master *m);
+void master_http_free(struct master *m);
 void master_reopen_logs(struct master *m, const char *why);
 /* master_recycle.c (replacing bloated or well-worn workers) and
  * master_notify.c (what systemd hears) see inside struct master too. */

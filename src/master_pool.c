@@ -4,13 +4,17 @@
  * decides respawn, backoff or giving up. */
 #include "master.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "daemon.h"
 #include "leader.h"
+#include "metrics.h"
 #include "process.h"
 #include "proctitle.h"
 #include "sdnotify.h"
@@ -111,6 +115,7 @@ static void master_recover(struct master *m, struct child *c, int status)
 	char cause[64];
 	int retry = -1;
 	master_collect_stats(m, c);
+	metrics_fold_lane(m->metrics, c->cell); /* before the lane can be reused */
 	process_describe_status(status, cause, sizeof(cause));
 	/* Its exec handler must not run on while the job is given to another
 	 * worker: the whole process group goes. */
@@ -337,6 +342,7 @@ void master_forget_in_child(void *priv)
 		if (c->ready_fd >= 0)
 			close(c->ready_fd);
 	daemon_set_close_fds(m->daemons);
+	master_http_forget_in_child(m);
 	for (size_t i = 0; i < ARRAY_SIZE(m->sigs); i++)
 		ev_signal_stop(m->loop, &m->sigs[i]);
 	sdnotify_forget_in_child(m->notify, m->loop);
@@ -358,6 +364,7 @@ static int master_child_main(void *arg)
 		.identity = m->identity,
 		.plugins = m->plugins,
 		.cell = scoreboard_cell(&m->sb, x->c->cell),
+		.stats = metrics_lane(m->metrics, x->c->cell),
 		.slot = x->c->slot,
 		.lane = x->c->cell,
 		.ready_fd = x->ready_wfd,

@@ -3,11 +3,14 @@
  * the registry at the end of a stop. */
 #include "master.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cron.h"
 #include "daemon.h"
 #include "leader.h"
+#include "metrics.h"
 #include "poller.h"
 #include "registry.h"
 #include "sweep.h"
@@ -64,6 +67,7 @@ static void master_registry_flushed(void *priv, long long processed, long long f
 	struct master *m = priv;
 	m->stat_processed -= processed;
 	m->stat_failed -= failed;
+	metrics_on_beat(m->metrics, util_now_wall());
 }
 
 /* Signals from the Web UI's Quiet/Stop buttons and the API. */
@@ -104,6 +108,7 @@ static void master_on_rows(struct ev_loop *loop, ev_timer *t, int revents)
 static void master_on_redis(bool up, void *priv)
 {
 	struct master *m = priv;
+	metrics_on_redis(m->metrics, up);
 	if (!up)
 		return;
 	registry_beat(m->reg);
@@ -175,6 +180,7 @@ static void master_on_leader(void *priv, const char *lease)
 	poller_set_lease(m->poller, lease);
 	sweep_set_lease(m->sweep, lease);
 	cron_set_lease(m->cron, lease);
+	metrics_on_lease(m->metrics, lease);
 }
 
 int master_start_redis(struct master *m)

@@ -1,5 +1,6 @@
 /* rds: every conversation with Redis, and the only module that includes
- * hiredis. Synchronous connections for workers and client commands (their
+ * hiredis (for its command formatter and I/O-free reply parser; the
+ * sockets and TLS are rds_conn.c's, with OpenSSL). Synchronous connections for workers and client commands (their
  * blocking calls have timeouts), asynchronous ones on libev for the master
  * (which must never block). Lua scripts (src/lua/, embedded at build time)
  * run by SHA with a NOSCRIPT fallback on the synchronous side and by source
@@ -35,6 +36,10 @@ struct rds_reply *rds_elem(const struct rds_reply *x, size_t i);
 void rds_free(struct rds_reply *x);
 
 /* ---- synchronous ---- */
+
+/* For rediss://: loads the CA and client certificate files once, so a bad
+ * file is a configuration error at start. 0, or -1 with err. */
+int rds_tls_check(const struct rdsurl *u, char *err, size_t errlen);
 
 /* Connects, authenticates and selects the database. timeout bounds the
  * connect and every later call. NULL with err set. */

@@ -327,7 +327,7 @@ static int parse_scheme(const char *url, struct rdsurl *out, char *err, size_t e
 {
 	const char *sep = strstr(url, "://");
 	if (!sep) {
-		util_seterr(err, errlen, "Redis URL must start with redis://, unix:// or "
+		util_seterr(err, errlen, "Redis URL must start with redis://, rediss://, unix:// or "
 				    "redis+sentinel://");
 		return -1;
 	}
@@ -342,13 +342,11 @@ static int parse_scheme(const char *url, struct rdsurl *out, char *err, size_t e
 		return parse_sentinel(sep + 3, out, err, errlen);
 	}
 	if (has_scheme(url, sep, "rediss")) {
-		util_seterr(err, errlen,
-		       "rediss:// (TLS) is not supported by this build: hiredis was built without "
-		       "TLS; use redis:// or unix://");
-		return -1;
+		out->tls = true;
+		return parse_tcp(sep + 3, out, err, errlen);
 	}
-	util_seterr(err, errlen,
-		    "unknown Redis URL scheme (use redis://, unix:// or redis+sentinel://)");
+	util_seterr(err, errlen, "unknown Redis URL scheme (use redis://, rediss://, unix:// or "
+			    "redis+sentinel://)");
 	return -1;
 }
 
@@ -364,6 +362,37 @@ int rdsurl_parse(const char *url, struct rdsurl *out, char *err, size_t errlen)
 		memset(out, 0, sizeof(*out)); /* no half-parsed password left behind */
 		return -1;
 	}
+	return 0;
+}
+
+static int copy_path(char *dst, size_t cap, const char *v, const char *key, char *err,
+		     size_t errlen)
+{
+	if (!v)
+		v = "";
+	if (strlen(v) >= cap) {
+		util_seterr(err, errlen, "%s is longer than %zu bytes", key, cap - 1);
+		return -1;
+	}
+	memcpy(dst, v, strlen(v) + 1);
+	return 0;
+}
+
+int rdsurl_set_tls(struct rdsurl *u, const char *ca_file, const char *cert_file,
+		   const char *key_file, char *err, size_t errlen)
+{
+	bool cert = cert_file && *cert_file, key = key_file && *key_file;
+	if (cert != key) {
+		util_seterr(err, errlen, "tls_cert_file and tls_key_file must be given together");
+		return -1;
+	}
+	if (copy_path(u->tls_ca_file, sizeof(u->tls_ca_file), ca_file, "tls_ca_file", err,
+		      errlen) ||
+	    copy_path(u->tls_cert_file, sizeof(u->tls_cert_file), cert_file, "tls_cert_file", err,
+		      errlen) ||
+	    copy_path(u->tls_key_file, sizeof(u->tls_key_file), key_file, "tls_key_file", err,
+		      errlen))
+		return -1;
 	return 0;
 }
 
@@ -460,9 +489,11 @@ static void redact_canonical(const struct rdsurl *u, char *out, size_t n)
 		snprintf(out, n, "unix://%s?db=%d%s", u->path, u->db,
 			 u->password[0] ? "&password=***" : "");
 	else if (strchr(u->host, ':'))
-		snprintf(out, n, "redis://%s[%s]:%d/%d", user, u->host, u->port, u->db);
+		snprintf(out, n, "%s://%s[%s]:%d/%d", u->tls ? "rediss" : "redis", user, u->host,
+			 u->port, u->db);
 	else
-		snprintf(out, n, "redis://%s%s:%d/%d", user, u->host, u->port, u->db);
+		snprintf(out, n, "%s://%s%s:%d/%d", u->tls ? "rediss" : "redis", user, u->host,
+			 u->port, u->db);
 }
 
 /* Text-level redaction keeps the URL as written; when the result would no

@@ -386,6 +386,8 @@ static void worker_process(struct worker *w, struct fetched *f)
 			cell->jobs_failed++;
 			worker_fail(w, &j, f->queue, &res, f->payload, f->len);
 		}
+		jobstats_record(w->a->stats, j.job_class, f->queue, w->outs[w->nouts - 1].what,
+				w->last_elapsed);
 	}
 	handler_result_free(&res);
 	unique_unpublish(cell);

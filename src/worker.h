@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "jobstats.h"
 #include "plugin.h"
 #include "rdsurl.h"
 #include "scoreboard.h"
@@ -17,6 +18,7 @@ struct worker_args {
 	const char *identity;       /* the node's Sidekiq process identity */
 	struct plugin_set *plugins; /* loaded by the master (prefork), or NULL */
 	struct sb_cell *cell;       /* this worker's scoreboard cell */
+	struct jobstats_lane *stats; /* its job counters for /metrics (jobstats.h) */
 	int slot;
 	int lane;         /* names the working list; unique among live workers */
 	int ready_fd;     /* write end: one byte 'R' once ready, then closed */

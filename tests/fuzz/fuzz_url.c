@@ -43,6 +43,8 @@ static void check_redacted(const char *url, const struct rdsurl *u, const char *
 		return;
 	if (strcmp(v.password, "***"))
 		fail("password not fully redacted", url, red);
+	if (v.tls != u->tls)
+		fail("redaction changed whether TLS is used", url, red);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

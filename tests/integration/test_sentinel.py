@@ -32,32 +32,56 @@ def start_redis(tmp, name, *extra):
     return port, proc
 
 
-def ping(port):
+def ping(port, **kw):
     try:
-        return redis.Redis(port=port, socket_timeout=0.5).ping()
+        return redis.Redis(port=port, socket_timeout=0.5, **kw).ping()
     except redis.RedisError:
         return False
+
+
+def tls_files(tmp):
+    """A CA and a certificate for 127.0.0.1 (the test of rediss:// makes
+    them the same way)."""
+    from test_redis_tls import make_cert
+    make_cert(tmp, "ca", "/CN=forq test CA")
+    make_cert(tmp, "server", "/CN=localhost", ca="ca",
+              ext="subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,"
+                  "clientAuth")
+    return {"ca": f"{tmp}/ca.crt", "cert": f"{tmp}/server.crt", "key": f"{tmp}/server.key"}
 
 
 class Cluster:
     """A master, a replica and three sentinels (quorum 2)."""
 
-    def __init__(self, tmp, down_after_ms=1000, password=None):
+    def __init__(self, tmp, down_after_ms=1000, password=None, tls=None):
+        """tls: tls_files(); then every node and sentinel speaks TLS only,
+        replication and the sentinels' links included."""
         self.procs, self.password = {}, password
-        self.master_port, self.procs["master"] = start_redis(tmp, "master")
-        self.replica_port, self.procs["replica"] = start_redis(
-            tmp, "replica", "--replicaof", "127.0.0.1", str(self.master_port))
+        self.kw = {"ssl": True, "ssl_ca_certs": tls["ca"]} if tls else {}
+        tls_conf = (f"tls-cert-file {tls['cert']}\ntls-key-file {tls['key']}\n"
+                    f"tls-ca-cert-file {tls['ca']}\ntls-auth-clients no\n"
+                    "tls-replication yes\n") if tls else ""
+        tls_args = [a for line in tls_conf.splitlines() for a in ("--" + line).split(" ", 1)]
+
+        def start(name, *extra):
+            port = free_port()
+            tls_port = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
+            return self._start(tmp, name, port, tls_port + tls_args + list(extra))
+        self.master_port = start("master")
+        self.replica_port = start("replica", "--replicaof", "127.0.0.1", str(self.master_port))
         # linked before the sentinels start: their first INFO of the master
         # then lists the replica (the next comes 10 s later)
-        wait_until(lambda: ping(self.master_port) and ping(self.replica_port) and
-                   redis.Redis(port=self.replica_port).info("replication")[
+        wait_until(lambda: ping(self.master_port, **self.kw) and
+                   ping(self.replica_port, **self.kw) and
+                   redis.Redis(port=self.replica_port, **self.kw).info("replication")[
                        "master_link_status"] == "up", 10, what="redis master and replica")
         self.sentinel_ports = []
         for i in range(3):
             port = free_port()
             conf = os.path.join(tmp, f"sentinel{i}.conf")
             with open(conf, "w") as f:  # sentinels rewrite their own file
-                f.write(f"port {port}\nbind 127.0.0.1\ndir {tmp}\n"
+                port_conf = f"port 0\ntls-port {port}\n{tls_conf}" if tls else f"port {port}\n"
+                f.write(f"{port_conf}bind 127.0.0.1\ndir {tmp}\n"
                         f"sentinel monitor {NAME} 127.0.0.1 {self.master_port} 2\n"
                         f"sentinel down-after-milliseconds {NAME} {down_after_ms}\n"
                         f"sentinel failover-timeout {NAME} 4000\n")
@@ -68,9 +92,17 @@ class Cluster:
             self.sentinel_ports.append(port)
         wait_until(self.ready, 30, interval=0.2, what="sentinels know each other and the replica")
 
+    def _start(self, tmp, name, port, args):
+        d = os.path.join(tmp, name)
+        os.mkdir(d)
+        self.procs[name] = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", d, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return port
+
     def sentinel(self, i=0):
         return redis.Redis(port=self.sentinel_ports[i], socket_timeout=1, decode_responses=True,
-                           password=self.password)
+                           password=self.password, **self.kw)
 
     def ready(self):
         try:
@@ -81,7 +113,7 @@ class Cluster:
                     return False
                 if "s_down" in str(replicas) or "disconnected" in str(replicas):
                     return False
-            return redis.Redis(port=self.replica_port).info("replication")[
+            return redis.Redis(port=self.replica_port, **self.kw).info("replication")[
                 "master_link_status"] == "up"
         except redis.RedisError:
             return False
@@ -94,8 +126,8 @@ class Cluster:
         """A Sidekiq-style client: redis-py's Sentinel support."""
         s = redis.sentinel.Sentinel([("127.0.0.1", p) for p in self.sentinel_ports],
                                     socket_timeout=1,
-                                    sentinel_kwargs={"password": self.password})
-        return s.master_for(NAME, socket_timeout=1, decode_responses=True)
+                                    sentinel_kwargs={"password": self.password, **self.kw})
+        return s.master_for(NAME, socket_timeout=1, decode_responses=True, **self.kw)
 
     def current_master(self):
         return self.sentinel().execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", NAME)
@@ -163,10 +195,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_forq(forq, cluster, tmp, config="", job_ms=50):
+def start_forq(forq, cluster, tmp, config="", job_ms=50, scheme="redis+sentinel"):
     rec = os.path.join(tmp, "runs")
     os.mkdir(rec)
-    env = {"REDIS_URL": cluster.url(), "FORQ_TEST_RECORD_DIR": rec, "FORQ_TEST_RECORD_MS": str(job_ms)}
+    env = {"REDIS_URL": cluster.url(scheme), "FORQ_TEST_RECORD_DIR": rec, "FORQ_TEST_RECORD_MS": str(job_ms)}
     cfg = "[forq]\nprocesses = 3\nshutdown_timeout = 5\n" + config
     f = forq("--prefork", "-r", TESTPLUG, env=env, config=cfg)
     f.wait_workers(3)
@@ -346,3 +378,34 @@ def test_readonly_reply_is_a_lost_connection(forq, tmpdir_path, redis_server):
         if b.poll() is None:
             b.kill()
         b.wait(5)
+
+
+def test_tls_sentinels_and_replication_follow_a_failover(forq, tmpdir_path):
+    """rediss+sentinel://: TLS to the sentinels and to the data nodes, whose
+    replication and the sentinels' own links are TLS too."""
+    c = Cluster(tmpdir_path, tls=tls_files(tmpdir_path))
+    try:
+        f, rec = start_forq(forq, c, tmpdir_path, f"tls_ca_file = {tmpdir_path}/ca.crt\n",
+                            job_ms=2, scheme="rediss+sentinel")
+        p = Pusher(c)
+        p.start()
+        wait_until(lambda: len(recorded(rec)) >= 30, 20, what="jobs run over TLS")
+        p.paused.set()
+        time.sleep(0.05)
+        assert redis.Redis(port=c.master_port, **c.kw).execute_command("WAIT", 1, 3000) == 1
+        c.procs["master"].send_signal(signal.SIGKILL)
+        c.procs["master"].wait(5)
+        p.paused.clear()
+        f.wait_log(r"redis master switched.*to=127\.0\.0\.1:%d" % c.replica_port, count=4,
+                   timeout=20)
+        pushed_after = len(p.acked)
+        wait_until(lambda: len(p.acked) > pushed_after + 30, 20, what="pushes after failover")
+        p.done.set()
+        p.join(5)
+        wait_until(lambda: set(p.acked) <= recorded(rec), 30, interval=0.2,
+                   what="every job pushed to run")
+        assert not f.lines(r"level=(error|fatal)|job failed"), f.lines(r"level=(error|fatal)")
+        f.signal(signal.SIGTERM)
+        assert f.wait_exit(20) == 0
+    finally:
+        c.stop()

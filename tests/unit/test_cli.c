@@ -377,7 +377,7 @@ END_TEST
 
 START_TEST(test_bad_redis_env)
 {
-	static const struct env_var env[] = {{"REDIS_URL", "rediss://tls:6380"}, {NULL, NULL}};
+	static const struct env_var env[] = {{"REDIS_URL", "http://tls:6380"}, {NULL, NULL}};
 	fake_env = env;
 	ck_assert_int_eq(PARSE(), -1);
 	ck_assert_ptr_nonnull(strstr(err, "REDIS_URL"));

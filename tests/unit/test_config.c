@@ -9,6 +9,7 @@
 
 #include "suite.h"
 #include "config.h"
+#include "rdsurl.h"
 
 static struct config *cfg;
 static struct config_error err;
@@ -318,9 +319,36 @@ END_TEST
 
 START_TEST(test_redis_url_schemes)
 {
-	expect_error("[forq]\nredis_url = rediss://host:6380/0\n", 2, "rediss://");
-	expect_error("[forq]\nredis_url = http://host/\n", 2, "redis://, unix:// or");
-	expect_error("[forq]\nredis_url = 127.0.0.1:6379\n", 2, "redis+sentinel://");
+	expect_error("[forq]\nredis_url = http://host/\n", 2, "rediss://, unix:// or");
+	expect_error("[forq]\nredis_url = 127.0.0.1:6379\n", 2, "rediss://, unix:// or");
+}
+END_TEST
+
+START_TEST(test_tls_keys)
+{
+	struct rdsurl u;
+	char e[512];
+	ck_assert_int_eq(parse("[forq]\nredis_url = rediss://u:pw@h:6380/1\n"
+			       "tls_ca_file = /etc/ca.pem\ntls_cert_file = /etc/c.pem\n"
+			       "tls_key_file = /etc/k.pem\n"),
+			 0);
+	ck_assert_int_eq(config_rdsurl(cfg, &u, e, sizeof(e)), 0);
+	ck_assert(u.tls);
+	ck_assert_int_eq(u.port, 6380);
+	ck_assert_str_eq(u.tls_ca_file, "/etc/ca.pem");
+	ck_assert_str_eq(u.tls_cert_file, "/etc/c.pem");
+	ck_assert_str_eq(u.tls_key_file, "/etc/k.pem");
+	ck_assert_int_eq(parse("[forq]\ntls_key_file =\n"), 0);
+	ck_assert_int_eq(config_rdsurl(cfg, &u, e, sizeof(e)), -1);
+	ck_assert_ptr_nonnull(strstr(e, "together"));
+	ck_assert_int_eq(parse("[forq]\nredis_url = redis://h/x\n"), 0);
+	ck_assert_int_eq(config_rdsurl(cfg, &u, e, sizeof(e)), -1);
+	ck_assert_ptr_nonnull(strstr(e, "redis_url: bad db"));
+}
+END_TEST
+
+START_TEST(test_sentinel_urls)
+{
 	ck_assert_int_eq(parse("[forq]\nredis_url = redis+sentinel://s1,s2:26380/mymaster\n"), 0);
 	ck_assert_str_eq(cfg->redis_url, "redis+sentinel://s1,s2:26380/mymaster");
 	ck_assert_int_eq(parse("[forq]\nredis_url = rediss+sentinel://s1/m\n"), 0);
@@ -772,6 +800,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_bad_bool);
 	tcase_add_test(tc, test_shutdown_timeout_range);
 	tcase_add_test(tc, test_redis_url_schemes);
+	tcase_add_test(tc, test_tls_keys);
+	tcase_add_test(tc, test_sentinel_urls);
 	tcase_add_test(tc, test_sentinel_and_replicas);
 	tcase_add_test(tc, test_bad_log_settings);
 	tcase_add_test(tc, test_recycling_keys);

@@ -50,6 +50,33 @@ START_TEST(test_tcp_forms)
 }
 END_TEST
 
+START_TEST(test_tls)
+{
+	struct rdsurl u = parse_ok("rediss://app:" SECRET "@redis.example.com/2");
+	ck_assert(u.tls);
+	ck_assert_int_eq(u.port, 6379);
+	ck_assert_str_eq(u.host, "redis.example.com");
+	ck_assert_str_eq(u.user, "app");
+	ck_assert_int_eq(u.db, 2);
+	ck_assert(!parse_ok("redis://host").tls);
+	ck_assert(!parse_ok("unix:///tmp/s.sock").tls);
+	expect_fields("rediss://[::1]:6380", "::1", 6380, "", "", "", 0);
+
+	ck_assert_int_eq(rdsurl_set_tls(&u, "/ca.pem", "/c.pem", "/k.pem", err, sizeof(err)), 0);
+	ck_assert_str_eq(u.tls_ca_file, "/ca.pem");
+	ck_assert_str_eq(u.tls_key_file, "/k.pem");
+	ck_assert_int_eq(rdsurl_set_tls(&u, NULL, NULL, "", err, sizeof(err)), 0);
+	ck_assert_str_eq(u.tls_ca_file, "");
+	ck_assert_int_eq(rdsurl_set_tls(&u, NULL, "/c.pem", NULL, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "together"));
+	char longp[600];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	ck_assert_int_eq(rdsurl_set_tls(&u, longp, NULL, NULL, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "tls_ca_file"));
+}
+END_TEST
+
 START_TEST(test_credentials_decoding)
 {
 	/* percent-escapes in user and password */
@@ -138,12 +165,10 @@ START_TEST(test_errors)
 	expect_error("redis://:" SECRET "%4@host", "bad password");
 	expect_error("redis://:" SECRET "%00@host", "bad password");
 	expect_error("redis://u%g0:" SECRET "@host", "bad user");
-	expect_error("rediss://:" SECRET "@host:6380", "TLS");
-	expect_error("rediss://host", "not supported by this build");
 	expect_error("http://host", "unknown Redis URL scheme");
 	expect_error(SECRET "://host", "unknown Redis URL scheme");
-	expect_error("localhost:6379", "must start with redis://, unix://");
-	expect_error(":" SECRET "@localhost", "must start with redis://, unix://");
+	expect_error("localhost:6379", "must start with redis://, rediss://, unix://");
+	expect_error(":" SECRET "@localhost", "must start with redis://, rediss://, unix://");
 	expect_error("unix://", "empty");
 	expect_error("unix://?db=1", "empty");
 	expect_error("unix://tmp/redis.sock", "absolute");
@@ -355,6 +380,7 @@ Suite *make_suite(void)
 	Suite *s = suite_create("rdsurl");
 	TCase *tc = tcase_create("parse");
 	tcase_add_test(tc, test_tcp_forms);
+	tcase_add_test(tc, test_tls);
 	tcase_add_test(tc, test_credentials_decoding);
 	tcase_add_test(tc, test_ipv6);
 	tcase_add_test(tc, test_unix_forms);
