@@ -19,6 +19,10 @@ redis-server on a free loopback port and its own forq, and stops both by pid.
               redis-servers started in the same run: jobs/s and CPU per job of
               forq and of redis-server, interleaved, medians of 3
               (scripts/bench_tls.py; --tls-jobs N, default 100,000)
+  sentinel    master, replica, three sentinels: SIGKILL of the master -> replica
+              promoted and forq running jobs again, with down-after 1 s (3 runs)
+              and Sentinel's default 30 s (1 run); NoopJob jobs/s with
+              min_replicas = 0 vs 1 (scripts/bench_sentinel.py)
   ruby        the Ruby plugin against Sidekiq 6.4.1 x2 on the same Ruby jobs:
               100,000 no-op Sidekiq::Workers and 20,000 no-op ActiveJobs
               (jobs/s, CPU s per 1000 jobs), PSS of 4 workers with
@@ -564,7 +568,7 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("sections", nargs="*",
                     default=["supervisor", "throughput", "http", "latency", "recovery", "sidekiq",
-                             "cluster", "tls", "ruby"])
+                             "cluster", "tls", "sentinel", "ruby"])
     ap.add_argument("--ruby-jobs", type=int,
                     default=int(os.environ.get("FORQ_BENCH_RUBY_JOBS", 100_000)),
                     help="ruby: no-op Sidekiq::Worker jobs, ActiveJobs are a fifth "
@@ -612,6 +616,10 @@ def main():
                     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
                     import bench_tls
                     bench_tls.run(build, tmp, rds, jobs=a.tls_jobs)
+                elif section == "sentinel":
+                    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+                    import bench_sentinel
+                    bench_sentinel.run(sys.modules[__name__], build, tmp)
                 elif section == "ruby":
                     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                     "bench_ruby"))

@@ -54,6 +54,19 @@ static int set_seconds(struct config *c, const struct option_def *d, const char 
 	return 0;
 }
 
+static int set_int(struct config *c, const struct option_def *d, const char *v, char *err,
+		   size_t n)
+{
+	long x;
+	if (util_parse_long(v, (long)d->min, (long)d->max, &x)) {
+		util_seterr(err, n, "%s must be a whole number from %g to %g, not '%s'", d->key,
+			    d->min, d->max, v);
+		return -1;
+	}
+	*FIELD(c, d, int) = (int)x;
+	return 0;
+}
+
 static int set_bool(struct config *c, const struct option_def *d, const char *v, char *err,
 		    size_t n)
 {
@@ -107,8 +120,10 @@ static int set_log_format(struct config *c, const struct option_def *d, const ch
 static int set_redis_url(struct config *c, const struct option_def *d, const char *v, char *err,
 			 size_t n)
 {
-	if (strncmp(v, "redis://", 8) && strncmp(v, "rediss://", 9) && strncmp(v, "unix://", 7)) {
-		util_seterr(err, n, "redis_url must start with redis://, rediss:// or unix://");
+	if (strncmp(v, "redis://", 8) && strncmp(v, "rediss://", 9) && strncmp(v, "unix://", 7) &&
+	    strncmp(v, "redis+sentinel://", 17) && strncmp(v, "rediss+sentinel://", 18)) {
+		util_seterr(err, n, "redis_url must start with redis://, rediss://, unix:// or "
+				    "redis+sentinel://");
 		return -1;
 	}
 	return set_string(c, d, v, err, n);
@@ -321,6 +336,11 @@ static const struct option_def option_table[] = {
 	{"sidekiq_config", set_string, OFF(sidekiq_config), 0, 0, ""},
 	{"cron_schedule", set_string, OFF(cron_schedule), 0, 0, ""},
 	{"cron_publish", set_bool, OFF(cron_publish), 0, 0, "true"},
+	/* Sentinel and replication (sentinel.h, worker_redis.c) */
+	{"sentinel_password", set_string, OFF(sentinel_password), 0, 0, ""},
+	{"min_replicas", set_int, OFF(min_replicas), 0, 100, "0"},
+	/* each WAIT stays well inside a worker's 5 s call timeout */
+	{"min_replicas_timeout", set_seconds, OFF(min_replicas_timeout), 0.01, 2, "1"},
 };
 
 static const struct option_def *option_find(const char *key)
@@ -361,6 +381,7 @@ void config_free(struct config *c)
 	free(c->log_file);
 	free(c->namespace);
 	free(c->sidekiq_config);
+	free(c->sentinel_password);
 	for (size_t i = 0; i < c->njobs; i++) {
 		free(c->jobs[i].name);
 		config_free_argv(c->jobs[i].argv);
@@ -752,5 +773,8 @@ int config_rdsurl(const struct config *c, struct rdsurl *u, char *err, size_t n)
 		util_seterr(err, n, "redis_url: %s", why);
 		return -1;
 	}
+	if (c->sentinel_password)
+		util_strlcpy(u->sentinel_password, c->sentinel_password,
+			     sizeof(u->sentinel_password));
 	return rdsurl_set_tls(u, c->tls_ca_file, c->tls_cert_file, c->tls_key_file, err, n);
 }

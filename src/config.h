@@ -140,6 +140,9 @@ struct config {
 	char *sidekiq_config;   /* a Sidekiq sidekiq.yml read under this file (sidekiq_yml.h) */
 	char *cron_schedule;    /* sidekiq-cron schedule.yml, as written (relative to path's directory) */
 	bool cron_publish;      /* publish cron entries in sidekiq-cron's keys */
+	char *sentinel_password;     /* AUTH to the sentinels of a redis+sentinel:// URL */
+	int min_replicas;            /* WAIT for this many replicas after a worker's write; 0 = off */
+	double min_replicas_timeout; /* seconds each such WAIT may take */
 	struct config_job *jobs;
 	size_t njobs;
 	struct config_cron *crons;

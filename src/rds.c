@@ -12,6 +12,7 @@
 #include "log.h"
 #include "rds_conn.h"
 #include "rds_int.h"
+#include "sentinel.h"
 #include "util.h"
 
 #define R(x) ((redisReply *)(void *)(x))
@@ -209,6 +210,9 @@ int rds_tls_check(const struct rdsurl *u, char *err, size_t n)
 
 struct rds *rds_open(const struct rdsurl *u, double timeout, char *err, size_t n)
 {
+	/* sentinel hook: ask the sentinels, then rds_open the master they name */
+	if (u->nsentinels)
+		return sentinel_open(u, timeout, err, n);
 	struct rds *r = xcalloc(1, sizeof(*r));
 	double deadline = util_now_mono() + timeout;
 	char addr[300];

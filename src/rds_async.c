@@ -13,6 +13,7 @@
 #include "log.h"
 #include "rds_conn.h"
 #include "rds_int.h"
+#include "sentinel.h"
 #include "util.h"
 
 enum rds_async_state {
@@ -51,6 +52,16 @@ struct rds_async {
 	ev_timer connect_w;
 	rds_state_cb on_state;
 	void *priv;
+	/* sentinel hook: a redis+sentinel:// URL is looked up before each
+	 * connect (a->url.host/port then hold the answer); the node must say
+	 * it is the master (ROLE, the last handshake command) */
+	struct sentinel_query *query;
+	bool resolving, resolved;
+	ev_timer check_w; /* every SENTINEL_RECHECK: still the master they name? */
+	char master_addr[300]; /* the master last confirmed, for the switch log */
+	bool demoted;  /* READONLY or not a master: ROLE is checked on reconnect,
+			* and until it says master the backoff keeps growing */
+	int role_idx;  /* handshake reply that is ROLE's; -1 when none */
 };
 
 static void ra_connect(struct rds_async *a);
@@ -161,6 +172,32 @@ static void ra_watch(struct rds_async *a, int want)
 	ev_io_start(a->loop, &a->io_w);
 }
 
+/* sentinel hook: ROLE's reply ends the handshake of a sentinel-found node
+ * or of a node that answered READONLY: a master goes on, anything else (a
+ * failover under way) is dropped and asked again with backoff. */
+static int ra_check_role(struct rds_async *a, redisReply *x)
+{
+	bool master = x->type == REDIS_REPLY_ARRAY && x->elements > 0 &&
+		      x->element[0]->type == REDIS_REPLY_STRING &&
+		      !strcmp(x->element[0]->str, "master");
+	freeReplyObject(x);
+	if (!master) {
+		if (!a->demoted)
+			log_warn("redis is not a master; reconnecting", LF_STR("conn", a->what),
+				 LF_STR("redis", a->addr));
+		a->demoted = true;
+		ra_lost(a, LOG_WARN, "not a master (a replica)");
+		return -1;
+	}
+	if (a->url.nsentinels)
+		sentinel_note_master(a->master_addr, sizeof(a->master_addr), a->url.master_name,
+				     a->addr, true);
+	a->demoted = false;
+	if (!a->handshake_left)
+		ra_ready(a);
+	return a->state == RA_UP || a->state == RA_HANDSHAKE ? 0 : -1;
+}
+
 /* One reply: the handshake's, or the oldest waiting callback's. -1 when
  * the connection is gone (or a was freed) and nothing more may be read. */
 static int ra_dispatch(struct rds_async *a, redisReply *x)
@@ -169,6 +206,8 @@ static int ra_dispatch(struct rds_async *a, redisReply *x)
 	bool freed = false;
 	if (a->state == RA_HANDSHAKE) {
 		int idx = a->handshake_total - a->handshake_left--;
+		if (idx == a->role_idx) /* sentinel hook */
+			return ra_check_role(a, x);
 		if (rds_handshake_check(&a->url, idx, x, err, sizeof(err))) {
 			freeReplyObject(x);
 			ra_lost(a, LOG_ERROR, err);
@@ -177,7 +216,8 @@ static int ra_dispatch(struct rds_async *a, redisReply *x)
 		freeReplyObject(x);
 		if (!a->handshake_left)
 			ra_ready(a);
-		return a->state == RA_UP ? 0 : -1;
+		/* more handshake replies may wait in the same read */
+		return a->state == RA_UP || a->state == RA_HANDSHAKE ? 0 : -1;
 	}
 	struct rds_pending *p = a->head;
 	if (!p) {
@@ -188,13 +228,25 @@ static int ra_dispatch(struct rds_async *a, redisReply *x)
 	a->head = p->next;
 	if (!a->head)
 		a->tail = NULL;
+	/* sentinel hook: READONLY means this node was demoted to a replica (a
+	 * failover): the command did not happen, the connection goes, and the
+	 * reconnect checks ROLE (and asks the sentinels again) */
+	bool readonly = x->type == REDIS_REPLY_ERROR && !strncmp(x->str, "READONLY", 8);
 	a->freed = &freed;
-	p->cb((struct rds_reply *)(void *)x, p->priv);
+	p->cb(readonly ? NULL : (struct rds_reply *)(void *)x, p->priv);
 	free(p);
 	freeReplyObject(x);
 	if (freed)
 		return -1;
 	a->freed = NULL;
+	if (readonly) {
+		if (!a->demoted) /* once, not per reconnect */
+			log_warn("redis is read-only (demoted to a replica?); reconnecting",
+				 LF_STR("conn", a->what), LF_STR("redis", a->addr));
+		a->demoted = true;
+		ra_lost(a, LOG_WARN, "READONLY: the node is a replica");
+		return -1;
+	}
 	return a->state == RA_UP ? 0 : -1;
 }
 
@@ -249,12 +301,17 @@ static void ra_transport_ready(struct rds_async *a)
 	char *buf;
 	size_t len;
 	a->handshake_total = rds_handshake_format(&a->url, &buf, &len);
-	a->handshake_left = a->handshake_total;
 	a->state = RA_HANDSHAKE;
 	if (!(a->reader = redisReaderCreate()))
 		rds_oom();
 	ra_append(a, buf, len);
 	free(buf);
+	a->role_idx = -1;
+	if (a->url.nsentinels || a->demoted) { /* sentinel hook */
+		ra_append(a, "*1\r\n$4\r\nROLE\r\n", 14);
+		a->role_idx = a->handshake_total++;
+	}
+	a->handshake_left = a->handshake_total;
 	if (!a->handshake_left)
 		ra_ready(a);
 }
@@ -308,6 +365,14 @@ static void ra_on_connect_timeout(struct ev_loop *loop, ev_timer *t, int revents
 
 static void ra_connect(struct rds_async *a)
 {
+	/* sentinel hook: each connect first asks the sentinels, without
+	 * blocking; ra_on_found comes back here with the answer */
+	if (a->url.nsentinels && !a->resolved) {
+		a->resolving = true;
+		sentinel_query_start(a->query);
+		return;
+	}
+	a->resolved = false;
 	if (rds_conn_start(&a->c, &a->url)) {
 		ra_lost(a, LOG_WARN, a->c.err);
 		return;
@@ -320,6 +385,42 @@ static void ra_connect(struct rds_async *a)
 	ra_watch(a, RDS_WANT_WRITE);
 }
 
+/* sentinel hook: the answer to a lookup (resolving) or to a check */
+static void ra_on_found(const char *host, int port, void *priv)
+{
+	struct rds_async *a = priv;
+	char addr[300];
+	snprintf(addr, sizeof(addr), "%s:%d", host ? host : "", port);
+	if (!a->resolving) { /* a check: a graceful failover leaves the old
+			      * master writable until the sentinels demote it */
+		if (host && a->state == RA_UP && strcmp(addr, a->addr)) {
+			log_info("the sentinels name another redis master; reconnecting",
+				 LF_STR("conn", a->what), LF_STR("from", a->addr), LF_STR("to", addr));
+			ra_lost(a, LOG_INFO, "the sentinels name another master");
+		}
+		return;
+	}
+	a->resolving = false;
+	if (!host) {
+		ra_lost(a, LOG_WARN, "no sentinel named the master");
+		return;
+	}
+	snprintf(a->url.host, sizeof(a->url.host), "%s", host);
+	a->url.port = port;
+	snprintf(a->addr, sizeof(a->addr), "%s", addr);
+	a->resolved = true;
+	ra_connect(a);
+}
+
+static void ra_on_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct rds_async *a = t->data;
+	(void)loop;
+	(void)revents;
+	if (a->state == RA_UP && !a->resolving)
+		sentinel_query_start(a->query);
+}
+
 struct rds_async *rds_async_new(struct ev_loop *loop, const struct rdsurl *u, const char *what,
                                 rds_state_cb on_state, void *priv)
 {
@@ -329,6 +430,13 @@ struct rds_async *rds_async_new(struct ev_loop *loop, const struct rdsurl *u, co
 	a->c.fd = -1;
 	snprintf(a->what, sizeof(a->what), "%s", what);
 	rds_conn_describe(u, a->addr, sizeof(a->addr));
+	if (u->nsentinels) { /* sentinel hook */
+		snprintf(a->addr, sizeof(a->addr), "sentinel:%s", u->master_name);
+		a->query = sentinel_query_new(loop, u, ra_on_found, a);
+		ev_timer_init(&a->check_w, ra_on_check, SENTINEL_RECHECK, SENTINEL_RECHECK);
+		a->check_w.data = a;
+		ev_timer_start(loop, &a->check_w);
+	}
 	a->backoff = RDS_BACKOFF_MIN;
 	a->on_state = on_state;
 	a->priv = priv;
@@ -352,6 +460,11 @@ void rds_async_free(struct rds_async *a)
 		*a->freed = true; /* we are inside one of its callbacks */
 	a->freed = NULL;
 	ev_timer_stop(a->loop, &a->retry_w);
+	if (a->query) { /* sentinel hook */
+		ev_timer_stop(a->loop, &a->check_w);
+		sentinel_query_free(a->query);
+		a->query = NULL;
+	}
 	ra_teardown(a);
 	ra_drain(a);
 	free(a->out);
@@ -374,6 +487,7 @@ void rds_async_forget(struct rds_async *a)
 	a->loop = NULL;
 	a->closing = true;
 	a->on_state = NULL;
+	sentinel_query_forget(a->query); /* sentinel hook */
 	ra_teardown(a);
 	/* The pending requests stay listed, callbacks never run: their
 	 * private data belongs to the parent's modules (a cron round, a

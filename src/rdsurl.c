@@ -171,7 +171,7 @@ static int parse_host_port(const char *hp, const char **end, struct rdsurl *out,
 {
 	bool ipv6 = hp[0] == '[';
 	const char *h = hp + ipv6;
-	const char *p = ipv6 ? strchr(h, ']') : h + strcspn(h, ":/?");
+	const char *p = ipv6 ? strchr(h, ']') : h + strcspn(h, ":/?,");
 	if (!p) {
 		util_seterr(err, errlen, "unclosed '[' in Redis URL host");
 		return -1;
@@ -188,7 +188,7 @@ static int parse_host_port(const char *hp, const char **end, struct rdsurl *out,
 	out->host[p - h] = '\0';
 	p += ipv6;
 	if (*p == ':') {
-		size_t n = strcspn(++p, "/?");
+		size_t n = strcspn(++p, "/?,");
 		if (parse_number(p, n, 1, 65535, &out->port)) {
 			util_seterr(err, errlen, "bad port in Redis URL (a number from 1 to 65535)");
 			return -1;
@@ -251,22 +251,102 @@ static int parse_unix(const char *rest, struct rdsurl *out, char *err, size_t er
 	return path[n] == '?' ? parse_query(path + n + 1, &db_seen, out, err, errlen) : 0;
 }
 
+/* ---- Sentinel ---- */
+
+static bool master_name_is_valid(const char *s, size_t n)
+{
+	if (!n || n >= sizeof(((struct rdsurl *)0)->master_name))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("-._", s[i]))
+			return false;
+	return true;
+}
+
+/* h1[:port],h2[:port]: the sentinels, each port 26379 by default. */
+static int parse_sentinel_list(const char *p, const char **end, struct rdsurl *out, char *err,
+			       size_t errlen)
+{
+	for (;;) {
+		if (out->nsentinels == RDSURL_SENTINELS_MAX) {
+			util_seterr(err, errlen, "more than %d sentinels in Redis URL",
+				    RDSURL_SENTINELS_MAX);
+			return -1;
+		}
+		struct rdsurl_node *node = &out->sentinels[out->nsentinels++];
+		out->port = RDSURL_SENTINEL_PORT;
+		if (parse_host_port(p, &p, out, err, errlen))
+			return -1;
+		memcpy(node->host, out->host, sizeof(node->host));
+		node->port = out->port;
+		if (*p != ',')
+			break;
+		p++;
+	}
+	/* the data node is whatever the sentinels name (sentinel.h) */
+	out->host[0] = '\0';
+	out->port = 0;
+	*end = p;
+	return 0;
+}
+
+/* redis+sentinel://[user[:password]@]h1[:port],h2[:port]/name[/db][?db=N&password=P] */
+static int parse_sentinel(const char *rest, struct rdsurl *out, char *err, size_t errlen)
+{
+	const char *at = find_userinfo_end(rest, false), *p;
+	bool db_seen = false;
+	if (at && parse_userinfo(rest, (size_t)(at - rest), out, err, errlen))
+		return -1;
+	if (parse_sentinel_list(at ? at + 1 : rest, &p, out, err, errlen))
+		return -1;
+	size_t n = *p == '/' ? strcspn(++p, "/?") : 0;
+	if (!master_name_is_valid(p, n)) {
+		util_seterr(err, errlen, "Redis Sentinel URL needs a master name of letters, digits, "
+				    "'-', '.' or '_' (redis+sentinel://host:26379/mymaster)");
+		return -1;
+	}
+	memcpy(out->master_name, p, n);
+	out->master_name[n] = '\0';
+	p += n;
+	if (*p == '/') {
+		n = strcspn(++p, "?");
+		if (n && parse_db(p, n, &db_seen, out, err, errlen))
+			return -1;
+		p += n;
+	}
+	if (*p == '?')
+		return parse_query(p + 1, &db_seen, out, err, errlen);
+	if (*p) {
+		util_seterr(err, errlen, "unexpected text after the master name in Redis URL");
+		return -1;
+	}
+	return 0;
+}
+
 static int parse_scheme(const char *url, struct rdsurl *out, char *err, size_t errlen)
 {
 	const char *sep = strstr(url, "://");
 	if (!sep) {
-		util_seterr(err, errlen, "Redis URL must start with redis://, rediss:// or unix://");
+		util_seterr(err, errlen, "Redis URL must start with redis://, rediss://, unix:// or "
+				    "redis+sentinel://");
 		return -1;
 	}
 	if (has_scheme(url, sep, "redis"))
 		return parse_tcp(sep + 3, out, err, errlen);
 	if (has_scheme(url, sep, "unix"))
 		return parse_unix(sep + 3, out, err, errlen);
+	if (has_scheme(url, sep, "redis+sentinel"))
+		return parse_sentinel(sep + 3, out, err, errlen);
+	if (has_scheme(url, sep, "rediss+sentinel")) {
+		out->tls = true;
+		return parse_sentinel(sep + 3, out, err, errlen);
+	}
 	if (has_scheme(url, sep, "rediss")) {
 		out->tls = true;
 		return parse_tcp(sep + 3, out, err, errlen);
 	}
-	util_seterr(err, errlen, "unknown Redis URL scheme (use redis://, rediss:// or unix://)");
+	util_seterr(err, errlen, "unknown Redis URL scheme (use redis://, rediss://, unix:// or "
+			    "redis+sentinel://)");
 	return -1;
 }
 
@@ -392,7 +472,20 @@ static void redact_canonical(const struct rdsurl *u, char *out, size_t n)
 				      isalnum(*c) || strchr("-._~", *c) ? "%c" : "%%%02X", *c);
 	if (u->user[0] || u->password[0])
 		snprintf(user + k, sizeof(user) - k, "%s@", u->password[0] ? ":***" : "");
-	if (u->path[0])
+	if (u->nsentinels) {
+		struct sink o = {out, n, 0};
+		put(&o, u->tls ? "rediss+sentinel://" : "redis+sentinel://", u->tls ? 18 : 17);
+		put(&o, user, strlen(user));
+		for (int i = 0; i < u->nsentinels; i++) {
+			char node[300];
+			const struct rdsurl_node *s = &u->sentinels[i];
+			snprintf(node, sizeof(node), strchr(s->host, ':') ? "%s[%s]:%d" : "%s%s:%d",
+				 i ? "," : "", s->host, s->port);
+			put(&o, node, strlen(node));
+		}
+		snprintf(user, sizeof(user), "/%s/%d", u->master_name, u->db);
+		put(&o, user, strlen(user));
+	} else if (u->path[0])
 		snprintf(out, n, "unix://%s?db=%d%s", u->path, u->db,
 			 u->password[0] ? "&password=***" : "");
 	else if (strchr(u->host, ':'))
@@ -417,7 +510,8 @@ void rdsurl_redact(const char *url, char *out, size_t n)
 	redact_text(url, full, sizeof(full));
 	if (url && !rdsurl_parse(url, &u, err, sizeof(err)) && u.password[0] &&
 	    (rdsurl_parse(full, &v, err, sizeof(err)) || strcmp(v.password, "***") ||
-	     strcmp(v.host, u.host) || strcmp(v.path, u.path) || v.port != u.port)) {
+	     strcmp(v.host, u.host) || strcmp(v.path, u.path) || v.port != u.port ||
+	     v.nsentinels != u.nsentinels || strcmp(v.master_name, u.master_name))) {
 		redact_canonical(&u, full, sizeof(full));
 		memset(&u, 0, sizeof(u));
 	}

@@ -19,6 +19,7 @@ struct rds;
 #define RDS_TIMEOUT 5.0         /* any call, including the blocking fetch */
 #define RECONNECT_MIN 0.1
 #define RECONNECT_MAX 5.0
+#define REPLICAS_WARN_EVERY 10.0 /* seconds between min_replicas warnings */
 
 #define BATCH_MAX 100     /* jobs fetched in one round trip at most */
 #define BATCH_SPAN 0.010  /* seconds of work a batch may hold: outcomes wait at
@@ -71,6 +72,8 @@ struct worker {
 	size_t nouts;
 	double last_elapsed; /* seconds the last job took */
 	double span_start;   /* when the oldest unrecorded outcome was made */
+	double replicas_warned; /* when the last min_replicas warning was logged */
+	double master_checked;  /* when the sentinels were last asked (sentinel.h) */
 	char title[160];     /* the process title last set */
 	struct skmetrics metrics; /* Sidekiq Metrics counts since the last flush */
 	bool metrics_due;         /* metrics_w fired: flush between jobs */

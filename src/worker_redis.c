@@ -13,6 +13,7 @@
 #include "log.h"
 #include "queues.h"
 #include "rds.h"
+#include "sentinel.h"
 #include "util.h"
 #include "worker_int.h"
 
@@ -44,12 +45,26 @@ void worker_disconnect(struct worker *w, const char *where)
 	worker_backoff(w);
 }
 
+/* With Sentinel: true when the sentinels name another master than the one
+ * connected to (at most every SENTINEL_RECHECK seconds). */
+static bool worker_master_moved(struct worker *w)
+{
+	double now = util_now_mono();
+	if (!w->a->redis->nsentinels || now - w->master_checked < SENTINEL_RECHECK)
+		return false;
+	w->master_checked = now;
+	return sentinel_has_moved(w->a->redis, RDS_TIMEOUT);
+}
+
 int worker_connect(struct worker *w)
 {
 	char err[512];
+	if (w->r && worker_master_moved(w))
+		worker_disconnect(w, "the redis master moved");
 	if (w->r)
 		return 0;
 	w->r = rds_open(w->a->redis, RDS_TIMEOUT, err, sizeof(err));
+	w->master_checked = util_now_mono();
 	if (!w->r) {
 		if (!w->redis_down_logged)
 			log_warn("redis unavailable; reconnecting with backoff", LF_STR("error", err));
@@ -72,6 +87,47 @@ void worker_redis_ok(struct worker *w)
 		log_info("redis connected");
 	w->redis_down_logged = false;
 	w->backoff = RECONNECT_MIN;
+}
+
+/* ---- replication (min_replicas) ------------------------------------------ */
+
+/* min_replicas: after a round trip that moved jobs into the working list or
+ * recorded outcomes, one WAIT for that many replicas. Until they have the
+ * write the worker goes no further (it neither runs the jobs fetched nor
+ * fetches more), repeating the WAIT with a warning every
+ * REPLICAS_WARN_EVERY seconds: a failover meanwhile can only make a job
+ * run again, never lose a move or an outcome forq went on from. A stop ends
+ * the wait (the write stays on the master alone). -1 when the call failed. */
+static int worker_replicate(struct worker *w)
+{
+	const struct config *c = w->a->cfg;
+	char n[16], ms[16];
+	if (!c->min_replicas)
+		return 0;
+	snprintf(n, sizeof(n), "%d", c->min_replicas);
+	snprintf(ms, sizeof(ms), "%ld", (long)(c->min_replicas_timeout * 1000 + 0.5));
+	for (;;) {
+		struct rds_reply *x = rds_callv(w->r, "WAIT", n, ms, NULL);
+		if (!x || rds_type(x) != RDS_INT) {
+			rds_free(x);
+			return -1;
+		}
+		long long acked = rds_int(x);
+		rds_free(x);
+		if (acked >= c->min_replicas)
+			return 0;
+		double now = util_now_mono();
+		if (!w->replicas_warned || now - w->replicas_warned >= REPLICAS_WARN_EVERY) {
+			log_warn("fewer replicas than min_replicas have forq's write; waiting",
+				 LF_INT("acked", acked), LF_INT("min_replicas", c->min_replicas));
+			w->replicas_warned = now;
+		}
+		ev_run(w->loop, EVRUN_NOWAIT); /* a stop signal ends the wait */
+		if (w->stopping || w->give_up)
+			return 0;
+		if (worker_master_moved(w)) /* a failover took the replica */
+			return -1;
+	}
 }
 
 /* ---- fetch -------------------------------------------------------------- */
@@ -122,6 +178,8 @@ int worker_fetch_blocking(struct worker *w, char **queue, char **payload, size_t
 	x = rds_eval(w->r, LUA_CLAIM, 3, 7, argv, lens);
 	if (!x || rds_type(x) == RDS_ERR)
 		worker_disconnect(w, "claim"); /* the job is safe in the working list */
+	else if (worker_replicate(w))
+		worker_disconnect(w, "waiting for replicas"); /* reconciled on reconnect */
 	rds_free(x);
 	return 1;
 }
@@ -236,6 +294,7 @@ int worker_exchange(struct worker *w, size_t want)
 		return -1;
 	}
 	worker_redis_ok(w);
+	bool wrote = w->nouts > 0;
 	for (size_t i = 0; i < w->nouts; i++)
 		outcome_clear(&w->outs[i]);
 	w->nouts = 0;
@@ -249,6 +308,9 @@ int worker_exchange(struct worker *w, size_t want)
 		rc = 1;
 	}
 	rds_free(x);
+	/* one WAIT per round trip, however many jobs it moved */
+	if ((wrote || rc) && worker_replicate(w))
+		return -1; /* what was fetched is reconciled on reconnect */
 	return rc;
 }
 

@@ -319,8 +319,8 @@ END_TEST
 
 START_TEST(test_redis_url_schemes)
 {
-	expect_error("[forq]\nredis_url = http://host/\n", 2, "rediss:// or unix://");
-	expect_error("[forq]\nredis_url = 127.0.0.1:6379\n", 2, "rediss:// or unix://");
+	expect_error("[forq]\nredis_url = http://host/\n", 2, "rediss://, unix:// or");
+	expect_error("[forq]\nredis_url = 127.0.0.1:6379\n", 2, "rediss://, unix:// or");
 }
 END_TEST
 
@@ -344,6 +344,32 @@ START_TEST(test_tls_keys)
 	ck_assert_int_eq(parse("[forq]\nredis_url = redis://h/x\n"), 0);
 	ck_assert_int_eq(config_rdsurl(cfg, &u, e, sizeof(e)), -1);
 	ck_assert_ptr_nonnull(strstr(e, "redis_url: bad db"));
+}
+END_TEST
+
+START_TEST(test_sentinel_urls)
+{
+	ck_assert_int_eq(parse("[forq]\nredis_url = redis+sentinel://s1,s2:26380/mymaster\n"), 0);
+	ck_assert_str_eq(cfg->redis_url, "redis+sentinel://s1,s2:26380/mymaster");
+	ck_assert_int_eq(parse("[forq]\nredis_url = rediss+sentinel://s1/m\n"), 0);
+}
+END_TEST
+
+START_TEST(test_sentinel_and_replicas)
+{
+	ck_assert_ptr_null(cfg->sentinel_password);
+	ck_assert_int_eq(cfg->min_replicas, 0);
+	ck_assert_double_eq(cfg->min_replicas_timeout, 1.0);
+	ck_assert_int_eq(parse("[forq]\nsentinel_password = s3cr3t\nmin_replicas = 2\n"
+			       "min_replicas_timeout = 0.25\n"), 0);
+	ck_assert_str_eq(cfg->sentinel_password, "s3cr3t");
+	ck_assert_int_eq(cfg->min_replicas, 2);
+	ck_assert_double_eq(cfg->min_replicas_timeout, 0.25);
+	expect_error("[forq]\nmin_replicas = -1\n", 2, "min_replicas must be a whole number");
+	expect_error("[forq]\nmin_replicas = 1.5\n", 2, "min_replicas");
+	expect_error("[forq]\nmin_replicas = 101\n", 2, "min_replicas");
+	expect_error("[forq]\nmin_replicas_timeout = 0\n", 2, "min_replicas_timeout");
+	expect_error("[forq]\nmin_replicas_timeout = 3\n", 2, "min_replicas_timeout");
 }
 END_TEST
 
@@ -775,6 +801,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_shutdown_timeout_range);
 	tcase_add_test(tc, test_redis_url_schemes);
 	tcase_add_test(tc, test_tls_keys);
+	tcase_add_test(tc, test_sentinel_urls);
+	tcase_add_test(tc, test_sentinel_and_replicas);
 	tcase_add_test(tc, test_bad_log_settings);
 	tcase_add_test(tc, test_recycling_keys);
 	tcase_add_test(tc, test_syntax_error);

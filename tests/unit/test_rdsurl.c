@@ -167,8 +167,8 @@ START_TEST(test_errors)
 	expect_error("redis://u%g0:" SECRET "@host", "bad user");
 	expect_error("http://host", "unknown Redis URL scheme");
 	expect_error(SECRET "://host", "unknown Redis URL scheme");
-	expect_error("localhost:6379", "must start with redis://, rediss:// or unix://");
-	expect_error(":" SECRET "@localhost", "must start with redis://, rediss:// or unix://");
+	expect_error("localhost:6379", "must start with redis://, rediss://, unix://");
+	expect_error(":" SECRET "@localhost", "must start with redis://, rediss://, unix://");
 	expect_error("unix://", "empty");
 	expect_error("unix://?db=1", "empty");
 	expect_error("unix://tmp/redis.sock", "absolute");
@@ -177,6 +177,64 @@ START_TEST(test_errors)
 	expect_error("unix:///tmp/s?db=1&db=2", "db given twice");
 	expect_error("unix:///tmp/s?foo=1", "unknown parameter");
 	expect_error("unix:///tmp/s?password=%" SECRET, "bad password");
+}
+END_TEST
+
+START_TEST(test_sentinel_forms)
+{
+	struct rdsurl u = parse_ok("redis+sentinel://s1:26380,[::1],s3.example.com/mymaster");
+	ck_assert_int_eq(u.nsentinels, 3);
+	ck_assert_str_eq(u.sentinels[0].host, "s1");
+	ck_assert_int_eq(u.sentinels[0].port, 26380);
+	ck_assert_str_eq(u.sentinels[1].host, "::1");
+	ck_assert_int_eq(u.sentinels[1].port, 26379);
+	ck_assert_str_eq(u.sentinels[2].host, "s3.example.com");
+	ck_assert_int_eq(u.sentinels[2].port, 26379);
+	ck_assert_str_eq(u.master_name, "mymaster");
+	ck_assert_str_eq(u.host, "");
+	ck_assert_int_eq(u.db, 0);
+	ck_assert(!u.tls);
+	ck_assert_str_eq(u.sentinel_password, "");
+
+	u = parse_ok("rediss+sentinel://app:" SECRET "@h1:26379,h2:26379/my-master_1.x/3");
+	ck_assert(u.tls);
+	ck_assert_int_eq(u.nsentinels, 2);
+	ck_assert_str_eq(u.user, "app");
+	ck_assert_str_eq(u.password, SECRET);
+	ck_assert_str_eq(u.master_name, "my-master_1.x");
+	ck_assert_int_eq(u.db, 3);
+
+	u = parse_ok("Redis+Sentinel://:" SECRET "@h/m?db=2");
+	ck_assert_str_eq(u.password, SECRET);
+	ck_assert_int_eq(u.db, 2);
+	ck_assert_int_eq(u.nsentinels, 1);
+
+	/* plain URLs carry no sentinels */
+	u = parse_ok("redis://host:6379/0");
+	ck_assert_int_eq(u.nsentinels, 0);
+	ck_assert_str_eq(u.master_name, "");
+}
+END_TEST
+
+START_TEST(test_sentinel_errors)
+{
+	char url[2048];
+	size_t k;
+	expect_error("redis+sentinel://", "no host");
+	expect_error("redis+sentinel://:" SECRET "@h1,/m", "no host");
+	expect_error("redis+sentinel://h1:0/m", "bad port");
+	expect_error("redis+sentinel://:" SECRET "@h1:26379", "master name");
+	expect_error("redis+sentinel://h1/", "master name");
+	expect_error("redis+sentinel://h1/m!x", "master name");
+	expect_error("redis+sentinel://h1/m/x", "bad db");
+	expect_error("redis+sentinel://h1/m/1?db=2", "db given twice");
+	expect_error("redis+sentinel://h1/m?x=1", "unknown parameter");
+	expect_error("redis://h1,h2:6379", "unexpected text");
+	k = (size_t)snprintf(url, sizeof(url), "redis+sentinel://:" SECRET "@h0");
+	for (int i = 1; i <= RDSURL_SENTINELS_MAX; i++)
+		k += (size_t)snprintf(url + k, sizeof(url) - k, ",h%d", i);
+	snprintf(url + k, sizeof(url) - k, "/m");
+	expect_error(url, "more than");
 }
 END_TEST
 
@@ -246,6 +304,10 @@ START_TEST(test_redact)
 	expect_redacted("unix:///s?password=a?" SECRET, "unix:///s?password=***");
 	expect_redacted("redis://u@h/?x@h/?password=" SECRET, "redis://u@h/?x@h/?password=***");
 	expect_redacted("user:" SECRET "@host", "user:***@host");
+	expect_redacted("redis+sentinel://app:" SECRET "@h1:26379,h2:26380/mymaster/1",
+	                "redis+sentinel://app:***@h1:26379,h2:26380/mymaster/1");
+	expect_redacted("rediss+sentinel://:" SECRET "@h1/m?password=" SECRET,
+	                "rediss+sentinel://:***@h1/m?password=***");
 	/* nothing to hide */
 	expect_redacted("redis://app@host", "redis://app@host");
 	expect_redacted("redis://app@host:6379/0", "redis://app@host:6379/0");
@@ -287,6 +349,9 @@ START_TEST(test_redacted_urls_hide_every_password)
 	    "unix:///tmp/redis.sock?db=2&password=" SECRET,
 	    "unix://:" SECRET "@/var/run/redis.sock?db=1",
 	    "redis://host:7000/?password=" SECRET "&db=5",
+	    "redis+sentinel://u:" SECRET "@h1:26379,[::1]:26380/mymaster/2",
+	    "rediss+sentinel://h1/mymaster?password=" SECRET,
+	    "redis+sentinel://:p@ss?/" SECRET "@h1:26379/m/1",
 	};
 	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
 		char out[256];
@@ -299,6 +364,13 @@ START_TEST(test_redacted_urls_hide_every_password)
 		ck_assert_int_eq(a.port, b.port);
 		ck_assert_int_eq(a.db, b.db);
 		ck_assert_str_eq(b.password, "***");
+		ck_assert_int_eq(a.nsentinels, b.nsentinels);
+		for (int k = 0; k < a.nsentinels; k++) {
+			ck_assert_str_eq(a.sentinels[k].host, b.sentinels[k].host);
+			ck_assert_int_eq(a.sentinels[k].port, b.sentinels[k].port);
+		}
+		ck_assert_str_eq(a.master_name, b.master_name);
+		ck_assert_int_eq(a.tls, b.tls);
 	}
 }
 END_TEST
@@ -314,6 +386,8 @@ Suite *make_suite(void)
 	tcase_add_test(tc, test_unix_forms);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_length_limits);
+	tcase_add_test(tc, test_sentinel_forms);
+	tcase_add_test(tc, test_sentinel_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("redact");
 	tcase_add_test(tc, test_redact);
