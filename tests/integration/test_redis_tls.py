@@ -18,7 +18,7 @@ FORQ_COMMANDS = (
     "persist hget hgetall hmget hset hdel hexists hlen hincrby lpush rpush rpop lrange "
     "lindex llen lrem ltrim rpoplpush brpoplpush sadd srem smembers zadd zrem zcard zscore "
     "zrangebyscore zremrangebyscore zremrangebyrank bitfield multi exec evalsha eval "
-    "script|load"
+    "script|load role wait"
 ).split()
 
 
