@@ -59,8 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = rdsurl_parse(url, &u, err, sizeof(err));
 	if (rc && (u.password[0] || u.user[0] || u.host[0]))
 		fail("failed parse left fields behind", url, NULL);
-	if (!rc && ((!u.host[0]) == (!u.path[0])))
-		fail("parsed URL has both or neither of host and path", url, NULL);
+	/* Exactly one way to reach the data node: a host, a socket path, or
+	 * sentinels that name it (then neither host nor path is set). */
+	if (!rc && (!!u.host[0] + !!u.path[0] + (u.nsentinels > 0)) != 1)
+		fail("parsed URL has not exactly one of host, path and sentinels", url, NULL);
+	if (!rc && u.nsentinels > 0 && !u.master_name[0])
+		fail("sentinel URL without a master name", url, NULL);
 
 	char *red = redact(url, size);
 	if (!rc)
