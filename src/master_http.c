@@ -12,6 +12,7 @@
 #include "health.h"
 #include "http.h"
 #include "metrics.h"
+#include "procmem.h"
 #include "util.h"
 #include "master_int.h"
 
@@ -20,16 +21,8 @@
 
 static long long rss_bytes(pid_t pid)
 {
-	char path[64];
-	long pages = 0, rss = 0;
-	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-		rss = 0;
-	fclose(f);
-	return (long long)rss * sysconf(_SC_PAGESIZE);
+	long kb = procmem_rss_kb(pid);
+	return kb > 0 ? (long long)kb * 1024 : 0;
 }
 
 static void write_workers(struct master *m, FILE *f)

@@ -5,10 +5,10 @@
  * shutdown_timeout like any graceful stop. */
 #include "master.h"
 
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "procmem.h"
 #include "util.h"
 #include "master_int.h"
 
@@ -27,37 +27,10 @@ const char *master_restart_cause_name(enum restart_cause cause)
 	return names[cause];
 }
 
-/* One small read of a /proc file; the buffer is NUL-terminated. */
-static ssize_t recycle_read_proc(pid_t pid, const char *what, char *buf, size_t n)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%ld/%s", (long)pid, what);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t got = read(fd, buf, n - 1);
-	close(fd);
-	if (got >= 0)
-		buf[got] = '\0';
-	return got;
-}
-
-/* The worker's memory in KiB, or -1 (it is gone, or /proc says nothing).
- * statm's resident count is kept by the kernel and costs nothing to read. */
+/* The worker's memory in KiB, or -1 (it is gone, or /proc says nothing). */
 static long recycle_memory_kb(pid_t pid, enum config_rss_kind kind)
 {
-	char buf[1024];
-	long pages;
-	if (kind == CONFIG_RSS) {
-		if (recycle_read_proc(pid, "statm", buf, sizeof(buf)) <= 0 ||
-		    sscanf(buf, "%*d %ld", &pages) != 1)
-			return -1;
-		return pages * (sysconf(_SC_PAGESIZE) / 1024);
-	}
-	if (recycle_read_proc(pid, "smaps_rollup", buf, sizeof(buf)) <= 0)
-		return -1;
-	const char *p = strstr(buf, "\nPss:");
-	return p ? strtol(p + 5, NULL, 10) : -1;
+	return kind == CONFIG_RSS ? procmem_rss_kb(pid) : procmem_pss_kb(pid);
 }
 
 static void recycle_start(struct master *m, struct slot *s, enum restart_cause why)

@@ -12,6 +12,7 @@
 #include "leader.h"
 #include "metrics.h"
 #include "poller.h"
+#include "procmem.h"
 #include "registry.h"
 #include "sweep.h"
 #include "unique.h"
@@ -20,19 +21,11 @@
 
 /* ---- Redis side: registry, poller, leaving ------------------------------ */
 
+/* 0 for a process already gone: the heartbeat's figure is a sum. */
 static long proc_rss_kb(pid_t pid)
 {
-	char path[64], line[256];
-	long kb = 0;
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	long kb = procmem_rss_kb(pid);
+	return kb > 0 ? kb : 0;
 }
 
 /* The job each busy worker runs, for its row on the Busy page. */
