@@ -19,6 +19,7 @@
 #include "job.h"
 #include "tz.h"
 #include "util.h"
+#include "yamldoc.h"
 
 #define YAML_TAG_PREFIX "tag:yaml.org,2002:"
 
@@ -43,11 +44,6 @@ static void fail(struct yml *y, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(y->err->msg, sizeof(y->err->msg), fmt, ap);
 	va_end(ap);
-}
-
-static int line_of(const yaml_node_t *n)
-{
-	return (int)n->start_mark.line + 1;
 }
 
 static const char *scalar(const yaml_node_t *n)
@@ -187,7 +183,7 @@ static char *map_json(struct yml *y, const yaml_node_t *n, int depth)
 		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
 		const char *ks = scalar(k);
 		if (!ks) {
-			fail(y, line_of(k), "a mapping key must be a plain value");
+			fail(y, yamldoc_line(k), "a mapping key must be a plain value");
 			free(b.s);
 			return NULL;
 		}
@@ -209,11 +205,11 @@ static char *map_json(struct yml *y, const yaml_node_t *n, int depth)
 static char *node_json(struct yml *y, const yaml_node_t *n, int depth)
 {
 	if (depth > 64) {
-		fail(y, line_of(n), "value nested too deeply");
+		fail(y, yamldoc_line(n), "value nested too deeply");
 		return NULL;
 	}
 	if (!tag_is_ours(n)) {
-		fail(y, line_of(n), "tag %s is not supported: forq turns values into JSON",
+		fail(y, yamldoc_line(n), "tag %s is not supported: forq turns values into JSON",
 		     (const char *)n->tag);
 		return NULL;
 	}
@@ -225,7 +221,7 @@ static char *node_json(struct yml *y, const yaml_node_t *n, int depth)
 	case YAML_MAPPING_NODE:
 		return map_json(y, n, depth);
 	default:
-		fail(y, line_of(n), "empty node");
+		fail(y, yamldoc_line(n), "empty node");
 		return NULL;
 	}
 }
@@ -235,7 +231,7 @@ static const char *want_string(struct yml *y, const yaml_node_t *v, const char *
 {
 	const char *s = scalar(v);
 	if (!s || !tag_is_ours(v) || !*s)
-		fail(y, line_of(v), "%s must be a non-empty string", key);
+		fail(y, yamldoc_line(v), "%s must be a non-empty string", key);
 	return y->failed ? NULL : s;
 }
 
@@ -317,15 +313,15 @@ static void set_cron(struct yml *y, struct config_cron *e, const yaml_node_t *v)
 		e->schedule = xstrdup(util_trim(copy));
 		e->timezone = xstrdup(sp + 1);
 	} else if (looks_natural(s)) {
-		fail(y, line_of(v),
+		fail(y, yamldoc_line(v),
 		     "cron '%s': natural-language schedules are not supported; write 5 or 6 fields",
 		     s);
 	} else if (z) {
-		fail(y, line_of(v), "cron '%s': %s", s, fwhy);
+		fail(y, yamldoc_line(v), "cron '%s': %s", s, fwhy);
 	} else if (x || (sp && strchr(sp + 1, '/'))) {
-		fail(y, line_of(v), "cron '%s': time zone: %s", s, zwhy);
+		fail(y, yamldoc_line(v), "cron '%s': time zone: %s", s, zwhy);
 	} else {
-		fail(y, line_of(v), "cron '%s': %s", s, why);
+		fail(y, yamldoc_line(v), "cron '%s': %s", s, why);
 	}
 	cronexpr_free(x);
 	tz_free(z);
@@ -340,7 +336,7 @@ static void set_status(struct yml *y, struct config_cron *e, const yaml_node_t *
 	else if (s && !strcmp(s, "disabled"))
 		e->status = CRON_STATUS_DISABLED;
 	else if (s)
-		fail(y, line_of(v), "status must be enabled or disabled, not '%s'", s);
+		fail(y, yamldoc_line(v), "status must be enabled or disabled, not '%s'", s);
 }
 
 static void set_retry(struct yml *y, struct config_cron *e, const yaml_node_t *v)
@@ -354,7 +350,7 @@ static void set_retry(struct yml *y, struct config_cron *e, const yaml_node_t *v
 	else if (s && is_plain(v) && (!strcasecmp(s, "true") || !strcasecmp(s, "false")))
 		e->retry = xstrdup(!strcasecmp(s, "true") ? "true" : "false");
 	else
-		fail(y, line_of(v), "retry must be true, false or a number from 0 to 1000");
+		fail(y, yamldoc_line(v), "retry must be true, false or a number from 0 to 1000");
 }
 
 /* The message: a mapping, or a string holding a JSON object. Its queue is
@@ -367,7 +363,7 @@ static void set_message(struct yml *y, struct config_cron *e, const yaml_node_t 
 	if (y->failed)
 		return;
 	if (!m || job_json_kind(m) != '{') {
-		fail(y, line_of(v), "message must be a mapping or a JSON object");
+		fail(y, yamldoc_line(v), "message must be a mapping or a JSON object");
 		free(m);
 		return;
 	}
@@ -391,7 +387,7 @@ static void set_key(struct yml *y, struct config_cron *e, const char *key, const
 	if (dst) {
 		const char *s = want_string(y, v, key);
 		if (s && !strcmp(key, "queue") && !queue_is_valid(s))
-			fail(y, line_of(v),
+			fail(y, yamldoc_line(v),
 			     "bad queue name '%s' (letters, digits, '_', '-' and '.')", s);
 		/* klass wins over class, as in sidekiq-cron */
 		if (s && !y->failed && !(!strcmp(key, "class") && y->klass_seen)) {
@@ -418,7 +414,7 @@ static void set_key(struct yml *y, struct config_cron *e, const char *key, const
 	} else if (!strcmp(key, "retry")) {
 		set_retry(y, e, v);
 	} else if (strcmp(key, "name")) {
-		fail(y, line_of(v),
+		fail(y, yamldoc_line(v),
 		     "unknown key '%s' (cron, class, klass, queue, args, description, status, "
 		     "date_as_argument, active_job, queue_name_prefix, queue_name_delimiter, "
 		     "message, "
@@ -440,13 +436,13 @@ static void read_pairs(struct yml *y, struct config_cron *e, const yaml_node_t *
 		if (v->type == YAML_MAPPING_NODE && depth < 8)
 			read_pairs(y, e, v, depth + 1);
 		else
-			fail(y, line_of(v), "<< must merge a mapping");
+			fail(y, yamldoc_line(v), "<< must merge a mapping");
 	}
 	for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
 	     p < m->data.mapping.pairs.top && !y->failed; p++) {
 		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
 		if (!scalar(k)) {
-			fail(y, line_of(k), "entry keys must be plain names");
+			fail(y, yamldoc_line(k), "entry keys must be plain names");
 			return;
 		}
 		if (strcmp(scalar(k), "<<"))
@@ -480,25 +476,25 @@ static void add_entry(struct yml *y, struct config_cron *e, const yaml_node_t *a
 {
 	char err[256], *other;
 	if (!e->schedule || !e->job_class) {
-		fail(y, line_of(at), "entry '%s' needs %s", e->name,
+		fail(y, yamldoc_line(at), "entry '%s' needs %s", e->name,
 		     !e->schedule ? "a cron" : "a class");
 	} else if ((other = defined_at(y->c, e->name))) {
-		fail(y, line_of(at), "entry '%s' is also defined by %s", e->name, other);
+		fail(y, yamldoc_line(at), "entry '%s' is also defined by %s", e->name, other);
 		free(other);
 	} else {
 		if (e->message) {
 			free(e->queue);
 			e->queue = job_json_get_string(e->message, "queue");
 			if (e->queue && !queue_is_valid(e->queue))
-				fail(y, line_of(at), "bad queue name '%s' in message", e->queue);
+				fail(y, yamldoc_line(at), "bad queue name '%s' in message", e->queue);
 		}
 		char *q = cronpub_queue(e);
 		if (!y->failed && !queue_is_valid(q))
-			fail(y, line_of(at), "bad queue name '%s' (with the ActiveJob prefix)", q);
+			fail(y, yamldoc_line(at), "bad queue name '%s' (with the ActiveJob prefix)", q);
 		free(q);
 		char *p = y->failed ? NULL : cronpub_payload(e, 0, "0", 0, err, sizeof(err));
 		if (!p && !y->failed)
-			fail(y, line_of(at), "entry '%s': %s", e->name, err);
+			fail(y, yamldoc_line(at), "entry '%s': %s", e->name, err);
 		free(p);
 	}
 	if (y->failed) {
@@ -513,9 +509,9 @@ static void add_entry(struct yml *y, struct config_cron *e, const yaml_node_t *a
 static void read_entry(struct yml *y, const char *name, const yaml_node_t *key_node,
                        const yaml_node_t *m)
 {
-	struct config_cron e = {.line = line_of(key_node), .source = xstrdup(y->name)};
+	struct config_cron e = {.line = yamldoc_line(key_node), .source = xstrdup(y->name)};
 	if (m->type != YAML_MAPPING_NODE) {
-		fail(y, line_of(m), "an entry must be a mapping of cron, class, ...");
+		fail(y, yamldoc_line(m), "an entry must be a mapping of cron, class, ...");
 		config_cron_fini(&e);
 		return;
 	}
@@ -526,13 +522,13 @@ static void read_entry(struct yml *y, const char *name, const yaml_node_t *key_n
 			    !strcmp(scalar(yaml_document_get_node(&y->doc, p->key)), "name"))
 				name = scalar(yaml_document_get_node(&y->doc, p->value));
 		if (!name) {
-			fail(y, line_of(m), "an entry of the list needs a name");
+			fail(y, yamldoc_line(m), "an entry of the list needs a name");
 			config_cron_fini(&e);
 			return;
 		}
 	}
 	if (!name_is_valid(name)) {
-		fail(y, line_of(key_node), "bad entry name (1 to 200 printable characters)");
+		fail(y, yamldoc_line(key_node), "bad entry name (1 to 200 printable characters)");
 		config_cron_fini(&e);
 		return;
 	}
@@ -549,7 +545,7 @@ static void read_root(struct yml *y, const yaml_node_t *root)
 		     p < root->data.mapping.pairs.top && !y->failed; p++) {
 			yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
 			if (!scalar(k)) {
-				fail(y, line_of(k), "entry names must be plain names");
+				fail(y, yamldoc_line(k), "entry names must be plain names");
 				return;
 			}
 			read_entry(y, scalar(k), k, yaml_document_get_node(&y->doc, p->value));
@@ -561,53 +557,23 @@ static void read_root(struct yml *y, const yaml_node_t *root)
 			read_entry(y, NULL, n, n);
 		}
 	} else if (!(scalar(root) && !*scalar(root))) {
-		fail(y, line_of(root),
+		fail(y, yamldoc_line(root),
 		     "a schedule is a mapping of entries by name, or a list of entries");
 	}
-}
-
-/* ERB (<% ... %>) is Ruby run by sidekiq-cron 1.9+; forq cannot run it. */
-static int erb_line(const char *text, size_t len)
-{
-	int line = 1;
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (text[i] == '\n')
-			line++;
-		else if (text[i] == '<' && text[i + 1] == '%')
-			return line;
-	}
-	return 0;
 }
 
 int schedule_yml_parse_string(struct config *c, const char *text, size_t len, const char *name,
                               struct config_error *err)
 {
-	yaml_parser_t parser;
 	struct yml y = {.c = c, .name = name, .err = err};
-	int line = erb_line(text, len);
-	if (line) {
-		fail(&y, line,
-		     "ERB (<%% ... %%>) is not supported: forq reads the schedule as plain YAML");
+	/* ERB is Ruby run by sidekiq-cron 1.9+; forq cannot run it. */
+	if (yamldoc_load(&y.doc, text, len, name, "forq reads the schedule as plain YAML", err))
 		return -1;
-	}
-	if (!yaml_parser_initialize(&parser)) {
-		fail(&y, 0, "cannot parse (out of memory)");
-		return -1;
-	}
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (!yaml_parser_load(&parser, &y.doc)) {
-		fail(&y, (int)parser.problem_mark.line + 1, "YAML: %s%s%s",
-		     parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
-		     parser.context ? parser.context : "");
-		yaml_parser_delete(&parser);
-		return -1;
-	}
 	size_t before = c->ncrons;
 	yaml_node_t *root = yaml_document_get_root_node(&y.doc);
 	if (root)
 		read_root(&y, root);
 	yaml_document_delete(&y.doc);
-	yaml_parser_delete(&parser);
 	if (!y.failed)
 		return 0;
 	/* all or nothing: the entries read before the error go too */
@@ -620,34 +586,13 @@ int schedule_yml_load(struct config *c, const char *path, struct config_error *e
 {
 	char *full = NULL, *text = NULL;
 	const char *slash = c->path ? strrchr(c->path, '/') : NULL;
-	size_t len = 0;
 	int rc = -1;
 	if (path[0] != '/' && slash)
 		full = xasprintf("%.*s/%s", (int)(slash - c->path), c->path, path);
 	else
 		full = xstrdup(path);
-	FILE *f = fopen(full, "r");
-	if (!f) {
-		snprintf(err->where, sizeof(err->where), "%s:0", full);
-		snprintf(err->msg, sizeof(err->msg), "cannot read: %s", strerror(errno));
-		goto out;
-	}
-	char buf[8192];
-	size_t got;
-	while ((got = fread(buf, 1, sizeof(buf), f)) > 0) {
-		text = xrealloc(text, len + got + 1);
-		memcpy(text + len, buf, got);
-		len += got;
-	}
-	int bad = ferror(f) ? (errno ? errno : EIO) : 0;
-	fclose(f);
-	if (bad) {
-		snprintf(err->where, sizeof(err->where), "%s:0", full);
-		snprintf(err->msg, sizeof(err->msg), "cannot read: %s", strerror(bad));
-		goto out;
-	}
-	rc = schedule_yml_parse_string(c, text ? text : "", len, full, err);
-out:
+	if ((text = config_read_file(full, err)))
+		rc = schedule_yml_parse_string(c, text, strlen(text), full, err);
 	free(text);
 	free(full);
 	return rc;

@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "util.h"
+#include "yamldoc.h"
 
 struct entry {
 	const char *key; /* without its ':' */
@@ -28,11 +29,6 @@ struct yml {
 	void *ctx;
 	struct config_error *err;
 };
-
-static int line_of(const yaml_node_t *node)
-{
-	return (int)node->start_mark.line + 1;
-}
 
 static int fail(struct yml *y, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -104,13 +100,13 @@ static int collect(struct yml *y, yaml_node_t *map, bool top, const char *enviro
 		yaml_node_t *v = yaml_document_get_node(&y->doc, p->value);
 		const char *key = scalar(k);
 		if (!key)
-			return fail(y, line_of(k), "a key must be a plain name");
+			return fail(y, yamldoc_line(k), "a key must be a plain name");
 		if (top && v->type == YAML_MAPPING_NODE) {
 			if (environment && !strcmp(key, environment))
 				*env = v;
 			continue;
 		}
-		put(y, key, v, line_of(k));
+		put(y, key, v, yamldoc_line(k));
 	}
 	return 0;
 }
@@ -142,12 +138,12 @@ static int queue_item(struct yml *y, yaml_node_t *item, char **list, struct conf
 		name = n >= 1 ? scalar(yaml_document_get_node(&y->doc, it[0])) : NULL;
 		weight = n == 2 ? scalar(yaml_document_get_node(&y->doc, it[1])) : NULL;
 		if (n < 1 || n > 2 || (n == 2 && !weight))
-			return fail(y, line_of(item), "a queue is 'name' or [name, weight]");
+			return fail(y, yamldoc_line(item), "a queue is 'name' or [name, weight]");
 	}
 	if (!name)
-		return fail(y, line_of(item), "a queue is 'name' or [name, weight]");
+		return fail(y, yamldoc_line(item), "a queue is 'name' or [name, weight]");
 	if (name[strcspn(name, ", \t:")]) /* forq's list syntax would split it */
-		return fail(y, line_of(item),
+		return fail(y, yamldoc_line(item),
 		            "bad queue name '%s' (letters, digits, '_', '-' "
 		            "and '.')",
 		            name);
@@ -158,7 +154,7 @@ static int queue_item(struct yml *y, yaml_node_t *item, char **list, struct conf
 	char *joined = *list ? xasprintf("%s, %s", *list, entry) : xstrdup(entry);
 	int rc = config_set(probe, NULL, "queues", joined, why, sizeof(why));
 	if (rc) /* a bad name, a bad weight, or listed twice (Sidekiq refuses that too) */
-		rc = fail(y, line_of(item), "%s", why);
+		rc = fail(y, yamldoc_line(item), "%s", why);
 	free(entry);
 	free(*list);
 	*list = joined;
@@ -222,46 +218,15 @@ static int map_entry(struct yml *y, struct config *c, const struct entry *e)
 	return 0;
 }
 
-/* forq reads the file as it is; ERB would need Ruby to run. */
-static int refuse_erb(struct yml *y, const char *text)
-{
-	const char *erb = strstr(text, "<%");
-	if (!erb)
-		return 0;
-	int line = 1;
-	for (const char *p = text; p < erb; p++)
-		line += *p == '\n';
-	return fail(y, line,
-	            "ERB (<%% %%>) is not supported: forq reads the file as plain YAML; "
-	            "write the value itself");
-}
-
-static int parse(struct yml *y, const char *text)
-{
-	yaml_parser_t parser;
-	int rc = 0;
-	if (!yaml_parser_initialize(&parser))
-		return fail(y, 0, "cannot parse (out of memory)");
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
-	if (!yaml_parser_load(&parser, &y->doc)) {
-		const char *what = parser.problem ? parser.problem : "syntax error";
-		if (parser.context)
-			rc = fail(y, (int)parser.problem_mark.line + 1, "YAML: %s %s", what,
-			          parser.context);
-		else
-			rc = fail(y, (int)parser.problem_mark.line + 1, "YAML: %s", what);
-	}
-	yaml_parser_delete(&parser);
-	return rc;
-}
-
 int sidekiq_yml_apply(struct config *c, const char *text, const char *name, const char *environment,
                       sidekiq_yml_warn_fn warn, void *ctx, struct config_error *err)
 {
 	struct yml y = {.name = name, .warn = warn, .ctx = ctx, .err = err};
 	yaml_node_t *root, *env = NULL;
 	int rc;
-	if (refuse_erb(&y, text) || parse(&y, text))
+	/* forq reads the file as it is; ERB would need Ruby to run. */
+	if (yamldoc_load(&y.doc, text, strlen(text), name,
+			 "forq reads the file as plain YAML; write the value itself", err))
 		return -1;
 	root = yaml_document_get_root_node(&y.doc);
 	if (!root || is_null(root)) {
@@ -269,7 +234,7 @@ int sidekiq_yml_apply(struct config *c, const char *text, const char *name, cons
 		goto out;
 	}
 	if (root->type != YAML_MAPPING_NODE) {
-		rc = fail(&y, line_of(root), "expected ':key: value' lines at the top level");
+		rc = fail(&y, yamldoc_line(root), "expected ':key: value' lines at the top level");
 		goto out;
 	}
 	rc = collect(&y, root, true, environment, &env);
