@@ -199,15 +199,12 @@ static int parse_host_port(const char *hp, const char **end, struct rdsurl *out,
 	return 0;
 }
 
-/* redis://[user[:password]@]host[:port][/db][?db=N&password=P] */
-static int parse_tcp(const char *rest, struct rdsurl *out, char *err, size_t errlen)
+/* What may follow the address: [/db][?db=N&password=P], nothing else;
+ * after names what came before, for the message. */
+static int parse_db_query(const char *p, const char *after, struct rdsurl *out, char *err,
+			  size_t errlen)
 {
-	const char *at = find_userinfo_end(rest, false), *p;
 	bool db_seen = false;
-	if (at && parse_userinfo(rest, (size_t)(at - rest), out, err, errlen))
-		return -1;
-	if (parse_host_port(at ? at + 1 : rest, &p, out, err, errlen))
-		return -1;
 	if (*p == '/') {
 		size_t n = strcspn(++p, "?");
 		if (n && parse_db(p, n, &db_seen, out, err, errlen))
@@ -217,10 +214,21 @@ static int parse_tcp(const char *rest, struct rdsurl *out, char *err, size_t err
 	if (*p == '?')
 		return parse_query(p + 1, &db_seen, out, err, errlen);
 	if (*p) {
-		util_seterr(err, errlen, "unexpected text after the host in Redis URL");
+		util_seterr(err, errlen, "unexpected text after the %s in Redis URL", after);
 		return -1;
 	}
 	return 0;
+}
+
+/* redis://[user[:password]@]host[:port][/db][?db=N&password=P] */
+static int parse_tcp(const char *rest, struct rdsurl *out, char *err, size_t errlen)
+{
+	const char *at = find_userinfo_end(rest, false), *p;
+	if (at && parse_userinfo(rest, (size_t)(at - rest), out, err, errlen))
+		return -1;
+	if (parse_host_port(at ? at + 1 : rest, &p, out, err, errlen))
+		return -1;
+	return parse_db_query(p, "host", out, err, errlen);
 }
 
 /* unix://[user[:password]@]/path[?db=N&password=P] */
@@ -294,7 +302,6 @@ static int parse_sentinel_list(const char *p, const char **end, struct rdsurl *o
 static int parse_sentinel(const char *rest, struct rdsurl *out, char *err, size_t errlen)
 {
 	const char *at = find_userinfo_end(rest, false), *p;
-	bool db_seen = false;
 	if (at && parse_userinfo(rest, (size_t)(at - rest), out, err, errlen))
 		return -1;
 	if (parse_sentinel_list(at ? at + 1 : rest, &p, out, err, errlen))
@@ -308,19 +315,7 @@ static int parse_sentinel(const char *rest, struct rdsurl *out, char *err, size_
 	memcpy(out->master_name, p, n);
 	out->master_name[n] = '\0';
 	p += n;
-	if (*p == '/') {
-		n = strcspn(++p, "?");
-		if (n && parse_db(p, n, &db_seen, out, err, errlen))
-			return -1;
-		p += n;
-	}
-	if (*p == '?')
-		return parse_query(p + 1, &db_seen, out, err, errlen);
-	if (*p) {
-		util_seterr(err, errlen, "unexpected text after the master name in Redis URL");
-		return -1;
-	}
-	return 0;
+	return parse_db_query(p, "master name", out, err, errlen);
 }
 
 static int parse_scheme(const char *url, struct rdsurl *out, char *err, size_t errlen)
