@@ -168,7 +168,7 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 {
 	char num[32], t[64], *args, *cls, *q, *id;
 	const char *r = NULL;
-	struct buf b = {0};
+	struct util_buf b = {0};
 	bool generated = !jid;
 	if (generated)
 		jid = rnd_hex;
@@ -186,27 +186,27 @@ char *job_build(const char *job_class, const char *args_json, const char *queue,
 	q = job_encode_string(queue, 0);
 	id = job_encode_string(jid, 0);
 	job_format_time(t, sizeof(t), now);
-	job_buf_adds(&b, "{");
+	util_buf_adds(&b, "{");
 	if (r) {
-		job_buf_adds(&b, "\"retry\":");
-		job_buf_adds(&b, r);
-		job_buf_adds(&b, ",");
+		util_buf_adds(&b, "\"retry\":");
+		util_buf_adds(&b, r);
+		util_buf_adds(&b, ",");
 	}
 	char *rest = xasprintf("\"queue\":%s,\"class\":%s,\"args\":%s,\"jid\":%s,"
 	                       "\"created_at\":%s",
 	                       q, cls, args, id, t);
-	job_buf_adds(&b, rest);
+	util_buf_adds(&b, rest);
 	if (!scheduled) {
-		job_buf_adds(&b, ",\"enqueued_at\":");
-		job_buf_adds(&b, t);
+		util_buf_adds(&b, ",\"enqueued_at\":");
+		util_buf_adds(&b, t);
 	}
-	job_buf_adds(&b, "}");
+	util_buf_adds(&b, "}");
 	free(rest);
 	free(args);
 	free(cls);
 	free(q);
 	free(id);
-	return job_buf_take(&b);
+	return util_buf_take(&b);
 }
 
 char *job_json_quote(const char *s)

@@ -14,18 +14,6 @@
  * json_loads, so only for files that include <jansson.h>. */
 #define JOB_LOAD_FLAGS (JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL)
 
-/* ---- growing string ---- */
-
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-void job_buf_add(struct buf *b, const void *s, size_t n);
-void job_buf_adds(struct buf *b, const char *s);
-/* The built string, owned by the caller ("" when nothing was added). */
-char *job_buf_take(struct buf *b);
-
 /* ---- UTF-8 and string encoding ---- */
 
 bool job_utf8_is_valid(const char *s);

@@ -1,7 +1,7 @@
-/* job_text: the JSON text tools under job.c and job_build.c: a growing
- * string, UTF-8 checks and string encoding, and the top-level member scanner
- * and splicer that rewrite a payload while keeping every other byte. Separate
- * because both parsing (failure rewrites) and building use them. */
+/* job_text: the JSON text tools under job.c and job_build.c: UTF-8 checks
+ * and string encoding, and the top-level member scanner and splicer that
+ * rewrite a payload while keeping every other byte. Separate because both
+ * parsing (failure rewrites) and building use them. */
 #include "job_int.h"
 
 #include <jansson.h>
@@ -11,30 +11,6 @@
 #include <string.h>
 
 #include "util.h"
-
-/* ---- growing string ---- */
-
-void job_buf_add(struct buf *b, const void *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->p = xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void job_buf_adds(struct buf *b, const char *s)
-{
-	job_buf_add(b, s, strlen(s));
-}
-
-/* The built string, owned by the caller ("" when nothing was added). */
-char *job_buf_take(struct buf *b)
-{
-	return b->p ? b->p : xstrdup("");
-}
 
 /* ---- UTF-8 and string encoding ---- */
 
@@ -93,14 +69,14 @@ static char *dump_json(json_t *v)
  * (0 = no limit) without splitting a sequence. NULL encodes as "". */
 char *job_encode_string(const char *s, size_t max)
 {
-	struct buf b = {0};
+	struct util_buf b = {0};
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	for (size_t chars = 0; *p && (!max || chars < max); chars++) {
 		size_t n = utf8_seq_len(p);
 		if (n)
-			job_buf_add(&b, p, n);
+			util_buf_add(&b, p, n);
 		else
-			job_buf_adds(&b, "\xef\xbf\xbd");
+			util_buf_adds(&b, "\xef\xbf\xbd");
 		p += n ? n : 1;
 	}
 	json_t *js = json_stringn(b.p ? b.p : "", b.len);
@@ -244,21 +220,21 @@ bool job_span_is_int(const char *s, struct span v)
 /* The span's text without the white space outside strings. */
 char *job_span_compact(const char *s, struct span v)
 {
-	struct buf b = {0};
+	struct util_buf b = {0};
 	size_t i = v.off, end = v.off + v.len;
 	while (i < end) {
 		if (s[i] == '"') {
 			size_t j = skip_string(s, i);
 			j = j && j <= end ? j : end;
-			job_buf_add(&b, s + i, j - i);
+			util_buf_add(&b, s + i, j - i);
 			i = j;
 		} else {
 			if (!strchr(" \t\r\n", s[i]))
-				job_buf_add(&b, s + i, 1);
+				util_buf_add(&b, s + i, 1);
 			i++;
 		}
 	}
-	return job_buf_take(&b);
+	return util_buf_take(&b);
 }
 
 /* ---- splicing ---- */
@@ -276,7 +252,7 @@ static struct edit *edit_for(const char *s, const struct member *m, struct edit 
  * ed's order just after the last value. Every other byte is copied. */
 char *job_splice(const char *s, const struct members *ms, struct edit *ed, size_t ned)
 {
-	struct buf b = {0};
+	struct util_buf b = {0};
 	size_t pos = 0;
 	bool empty = ms->n == 0;
 	for (size_t i = 0; i < ms->n; i++) {
@@ -284,21 +260,21 @@ char *job_splice(const char *s, const struct members *ms, struct edit *ed, size_
 		struct edit *e = edit_for(s, m, ed, ned);
 		if (!e)
 			continue;
-		job_buf_add(&b, s + pos, m->val.off - pos);
-		job_buf_adds(&b, e->val);
+		util_buf_add(&b, s + pos, m->val.off - pos);
+		util_buf_adds(&b, e->val);
 		e->done = true;
 		pos = m->val.off + m->val.len;
 	}
-	job_buf_add(&b, s + pos, ms->end - pos);
+	util_buf_add(&b, s + pos, ms->end - pos);
 	for (size_t i = 0; i < ned; i++) {
 		if (ed[i].done)
 			continue;
-		job_buf_adds(&b, empty ? "\"" : ",\"");
-		job_buf_adds(&b, ed[i].key);
-		job_buf_adds(&b, "\":");
-		job_buf_adds(&b, ed[i].val);
+		util_buf_adds(&b, empty ? "\"" : ",\"");
+		util_buf_adds(&b, ed[i].key);
+		util_buf_adds(&b, "\":");
+		util_buf_adds(&b, ed[i].val);
 		empty = false;
 	}
-	job_buf_adds(&b, s + ms->end);
-	return job_buf_take(&b);
+	util_buf_adds(&b, s + ms->end);
+	return util_buf_take(&b);
 }

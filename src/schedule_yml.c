@@ -56,26 +56,10 @@ static bool is_plain(const yaml_node_t *n)
 	return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
-/* Growing string. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *s)
+/* Adds s and frees it. */
+static void sb_take(struct util_buf *b, char *s)
 {
-	size_t n = strlen(s);
-	if (b->len + n + 1 > b->cap) {
-		b->cap = (b->len + n + 1) * 2;
-		b->s = xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->len, s, n + 1);
-	b->len += n;
-}
-
-static void sb_take(struct sbuf *b, char *s)
-{
-	sb_add(b, s);
+	util_buf_adds(b, s);
 	free(s);
 }
 
@@ -91,14 +75,14 @@ static char *plain_int(const char *s)
 	const char *p = s + (*s == '-' || *s == '+');
 	if (!matches_all(p, "0123456789_") || !isdigit((unsigned char)*p) || (*p == '0' && p[1]))
 		return NULL;
-	struct sbuf b = {0};
-	sb_add(&b, *s == '-' ? "-" : "");
+	struct util_buf b = {0};
+	util_buf_adds(&b, *s == '-' ? "-" : "");
 	for (; *p; p++)
 		if (*p != '_') {
 			char d[2] = {*p, 0};
-			sb_add(&b, d);
+			util_buf_adds(&b, d);
 		}
-	return b.s;
+	return util_buf_take(&b);
 }
 
 /* A plain float ("1.5", "-.5", "1e3", "1.0e-2"), written back in the
@@ -158,47 +142,47 @@ static char *node_json(struct yml *y, const yaml_node_t *n, int depth);
 
 static char *seq_json(struct yml *y, const yaml_node_t *n, int depth)
 {
-	struct sbuf b = {0};
-	sb_add(&b, "[");
+	struct util_buf b = {0};
+	util_buf_adds(&b, "[");
 	for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
 	     it++) {
 		char *v = node_json(y, yaml_document_get_node(&y->doc, *it), depth + 1);
 		if (!v) {
-			free(b.s);
+			free(b.p);
 			return NULL;
 		}
-		sb_add(&b, it == n->data.sequence.items.start ? "" : ",");
+		util_buf_adds(&b, it == n->data.sequence.items.start ? "" : ",");
 		sb_take(&b, v);
 	}
-	sb_add(&b, "]");
-	return b.s;
+	util_buf_adds(&b, "]");
+	return util_buf_take(&b);
 }
 
 static char *map_json(struct yml *y, const yaml_node_t *n, int depth)
 {
-	struct sbuf b = {0};
-	sb_add(&b, "{");
+	struct util_buf b = {0};
+	util_buf_adds(&b, "{");
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	     p++) {
 		yaml_node_t *k = yaml_document_get_node(&y->doc, p->key);
 		const char *ks = scalar(k);
 		if (!ks) {
 			fail(y, yamldoc_line(k), "a mapping key must be a plain value");
-			free(b.s);
+			free(b.p);
 			return NULL;
 		}
 		char *v = node_json(y, yaml_document_get_node(&y->doc, p->value), depth + 1);
 		if (!v) {
-			free(b.s);
+			free(b.p);
 			return NULL;
 		}
-		sb_add(&b, p == n->data.mapping.pairs.start ? "" : ",");
+		util_buf_adds(&b, p == n->data.mapping.pairs.start ? "" : ",");
 		sb_take(&b, job_json_quote(ks[0] == ':' && ks[1] && is_plain(k) ? ks + 1 : ks));
-		sb_add(&b, ":");
+		util_buf_adds(&b, ":");
 		sb_take(&b, v);
 	}
-	sb_add(&b, "}");
-	return b.s;
+	util_buf_adds(&b, "}");
+	return util_buf_take(&b);
 }
 
 /* Any value as JSON text; NULL after fail() for what JSON cannot carry. */

@@ -204,3 +204,24 @@ double util_random(void)
 	uint64_t r = rng_state * 0x2545F4914F6CDD1Dull;
 	return (double)(r >> 11) / 9007199254740992.0;
 }
+
+void util_buf_add(struct util_buf *b, const void *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->p = xrealloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void util_buf_adds(struct util_buf *b, const char *s)
+{
+	util_buf_add(b, s, strlen(s));
+}
+
+char *util_buf_take(struct util_buf *b)
+{
+	return b->p ? b->p : xstrdup("");
+}

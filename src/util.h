@@ -17,6 +17,16 @@ char *xstrndup(const char *s, size_t n);
 /* printf into a fresh string the caller frees. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A growing string: start from {0}, add, then take it (the caller frees). */
+struct util_buf {
+	char *p;
+	size_t len, cap;
+};
+void util_buf_add(struct util_buf *b, const void *s, size_t n);
+void util_buf_adds(struct util_buf *b, const char *s);
+/* The built string, owned by the caller ("" when nothing was added). */
+char *util_buf_take(struct util_buf *b);
+
 /* Copies at most size-1 bytes and always terminates; returns strlen(src). */
 size_t util_strlcpy(char *dst, const char *src, size_t size);
 
