@@ -207,6 +207,8 @@ const char *config_catch_up_name(enum config_catch_up c);
 
 /* The [job] section for a class, or NULL. */
 const struct config_job *config_find_job(const struct config *c, const char *job_class);
+/* A queue name forq accepts: letters, digits, '_', '-' and '.', not empty. */
+bool config_queue_name_is_valid(const char *s);
 
 /* Splits a command line into a NULL-terminated argv without a shell:
  * white space separates words; "..." and '...' quote; backslash escapes the

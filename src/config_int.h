@@ -11,7 +11,6 @@
 /* Splits a comma/blank separated list, calling fn for each item. */
 int config_split_list(const char *v, int (*fn)(void *ctx, const char *item, char *err, size_t n),
 		      void *ctx, char *err, size_t n);
-bool config_queue_name_is_valid(const char *s);
 /* A [job|cron|daemon NAME] name: what keys and logs can carry. */
 bool config_entry_name_is_valid(const char *s);
 

@@ -255,14 +255,6 @@ static char *args_json(struct yml *y, const yaml_node_t *v)
 	return out;
 }
 
-static bool queue_is_valid(const char *s)
-{
-	for (const char *p = s; *p; p++)
-		if (!isalnum((unsigned char)*p) && !strchr("_-.", *p))
-			return false;
-	return *s;
-}
-
 /* What reads as words rather than fields ("every 5 minutes", "@every 1h"). */
 static bool looks_natural(const char *s)
 {
@@ -370,7 +362,7 @@ static void set_key(struct yml *y, struct config_cron *e, const char *key, const
 	char **dst = string_field(e, key);
 	if (dst) {
 		const char *s = want_string(y, v, key);
-		if (s && !strcmp(key, "queue") && !queue_is_valid(s))
+		if (s && !strcmp(key, "queue") && !config_queue_name_is_valid(s))
 			fail(y, yamldoc_line(v),
 			     "bad queue name '%s' (letters, digits, '_', '-' and '.')", s);
 		/* klass wins over class, as in sidekiq-cron */
@@ -469,11 +461,11 @@ static void add_entry(struct yml *y, struct config_cron *e, const yaml_node_t *a
 		if (e->message) {
 			free(e->queue);
 			e->queue = job_json_get_string(e->message, "queue");
-			if (e->queue && !queue_is_valid(e->queue))
+			if (e->queue && !config_queue_name_is_valid(e->queue))
 				fail(y, yamldoc_line(at), "bad queue name '%s' in message", e->queue);
 		}
 		char *q = cronpub_queue(e);
-		if (!y->failed && !queue_is_valid(q))
+		if (!y->failed && !config_queue_name_is_valid(q))
 			fail(y, yamldoc_line(at), "bad queue name '%s' (with the ActiveJob prefix)", q);
 		free(q);
 		char *p = y->failed ? NULL : cronpub_payload(e, 0, "0", 0, err, sizeof(err));
